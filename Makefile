@@ -1,0 +1,54 @@
+# dime - see README.md. `make` builds into build/; `make check` runs the
+# tests; `make bench` runs the benchmarks (not part of the tests).
+
+CC       ?= gcc
+BUILD    ?= build
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -fPIC -pthread -Iinclude
+LDLIBS   += -pthread
+SAN      ?=
+
+ENGINE_SRC := $(wildcard src/engine/*.c) $(wildcard src/policy/*.c)
+PRELOAD_SRC := $(wildcard src/preload/*.c)
+CLI_SRC    := $(wildcard src/cli/*.c)
+
+ENGINE_OBJ  := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
+PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ     := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+
+LIB      := $(BUILD)/libdime.so
+PRELOAD  := $(BUILD)/libdime-preload.so
+CLI      := $(BUILD)/dime
+
+.PHONY: all check bench clean examples
+all: $(LIB) $(PRELOAD) $(CLI) examples
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -MMD -MP -c -o $@ $<
+
+# The library exports only the dime_ API (src/libdime.map).
+$(LIB): $(ENGINE_OBJ) src/libdime.map
+	$(CC) $(CFLAGS) $(SAN) -shared -Wl,--version-script=src/libdime.map -o $@ $(ENGINE_OBJ) -lmimalloc $(LDLIBS)
+
+# The preload carries its own copy of the engine so that LD_PRELOAD needs
+# one file; it exports the interposed libc functions and the dime_ API.
+$(PRELOAD): $(ENGINE_OBJ) $(PRELOAD_OBJ) src/preload/preload.map
+	$(CC) $(CFLAGS) $(SAN) -shared -Wl,--version-script=src/preload/preload.map -o $@ $(ENGINE_OBJ) $(PRELOAD_OBJ) -lmimalloc $(LDLIBS)
+
+$(CLI): $(CLI_OBJ) $(LIB)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $(CLI_OBJ) -L$(BUILD) -ldime -Wl,-rpath,'$$ORIGIN' $(LDLIBS)
+
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+examples: $(EXAMPLES)
+$(BUILD)/examples/%: examples/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -L$(BUILD) -ldime -Wl,-rpath,'$$ORIGIN/..' $(LDLIBS)
+
+include tests/tests.mk
+include bench/bench.mk
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,116 @@
+/* dime: disaggregated-memory emulation in user space.
+ *
+ * Public C API. A region is a range of address space that behaves like
+ * anonymous private memory, of which at most `local_npages` pages are
+ * resident ("local") at a time; touching any other page costs the emulated
+ * fetch time of the configured interconnect.
+ *
+ * Conventions: functions that can fail return 0 or a negative errno value
+ * (-EINVAL for bad parameters, -ENOSYS or -EPERM when userfaultfd is not
+ * available); allocation functions return NULL and set errno.
+ */
+#ifndef DIME_H
+#define DIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DIME_VERSION "0.1.0"
+
+/* How faults are resolved. */
+enum dime_mode {
+	/* Handler threads resolve faults; the faulting thread sleeps in the
+	 * kernel. Correct for every access, including the kernel's own during
+	 * system calls. The default. */
+	DIME_MODE_THREAD = 0,
+	/* The faulting thread resolves its own fault in a SIGBUS handler.
+	 * Faster, but a system call that touches a remote page fails with
+	 * EFAULT instead of waiting (see README, "Modes"). */
+	DIME_MODE_SIGNAL = 1,
+};
+
+/* What the first touch of a never-used page costs. */
+enum dime_first_touch {
+	DIME_FIRST_TOUCH_LOCAL = 0,  /* becomes local, no fetch delay */
+	DIME_FIRST_TOUCH_REMOTE = 1, /* charged as a fetch (later DiME) */
+};
+
+/* How concurrent fetches share the link. */
+enum dime_bandwidth_model {
+	DIME_BANDWIDTH_SHARED = 0,    /* one link per region; transfers queue */
+	DIME_BANDWIDTH_PER_FAULT = 1, /* DiME's: no contention */
+};
+
+struct dime_params {
+	uint64_t latency_ns;    /* one-way latency; default 2000 */
+	uint64_t bandwidth_bps; /* link bandwidth in bits/s, > 0; default 1e9 */
+	uint64_t local_npages;  /* resident-page budget, > 0; default 100000 */
+	size_t size;            /* bytes of address space; default 64 GiB */
+	char policy[32];        /* replacement policy name; default "fifo" */
+	enum dime_first_touch first_touch;
+	enum dime_bandwidth_model bandwidth_model;
+	enum dime_mode mode;
+};
+
+/* Counters of one region (or, from the CLI, of a whole run). */
+struct dime_stats {
+	uint64_t remote_faults;      /* faults that fetched a remote page (DiME's page_fault_count) */
+	uint64_t first_touch_faults; /* first touches of never-used pages */
+	uint64_t evictions;          /* pages made remote by the policy */
+	uint64_t local_pages;        /* pages local now */
+	uint64_t local_pages_peak;   /* most pages local at once */
+	uint64_t injected_delay_ns;  /* time spent busy-waiting to emulate fetches */
+	uint64_t handling_ns;        /* dime's own handling time, page-in/out included */
+};
+
+/* Fills *p with the defaults above. */
+void dime_params_init(struct dime_params *p);
+
+/* Checks *p; returns 0 or -EINVAL. On -EINVAL and if `bad_key` is not NULL,
+ * *bad_key names the offending field (a DiME key name). */
+int dime_params_check(const struct dime_params *p, const char **bad_key);
+
+/* Emulated time of one page fetch in ns, without queueing:
+ * 2 * latency_ns + page_size * 8 * 1e9 / bandwidth_bps. */
+uint64_t dime_fetch_ns(const struct dime_params *p, size_t page_size);
+
+struct dime_region;
+
+/* Creates a region. On success stores it in *out and returns 0. */
+int dime_region_create(const struct dime_params *p, struct dime_region **out);
+
+/* Destroys a region; its memory must no longer be used. */
+void dime_region_destroy(struct dime_region *r);
+
+void *dime_region_base(const struct dime_region *r);
+size_t dime_region_size(const struct dime_region *r);
+
+/* Returns true if addr lies in an emulated region of this process. */
+bool dime_is_emulated(const void *addr);
+
+/* Allocates from a region's heap (any thread). dime_free() takes a pointer
+ * from any region. */
+void *dime_malloc(struct dime_region *r, size_t size);
+void *dime_calloc(struct dime_region *r, size_t n, size_t size);
+void dime_free(void *ptr);
+
+/* Copies the region's counters into *out. */
+void dime_region_stats(const struct dime_region *r, struct dime_stats *out);
+
+/* The smallest fetch time this machine can emulate in ns (dime's own
+ * handling, measured at start-up), for the given mode. */
+uint64_t dime_floor_ns(enum dime_mode mode);
+
+/* A message for an error this API returned: for permission and kernel
+ * support problems it says what to do. */
+const char *dime_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,63 @@
+/* Counters of a region, or of every process of a `dime run` when they live
+ * in the run's shared stats page (then all processes add into the same
+ * counters; local_pages is kept by deltas for that reason).
+ * Updated with relaxed atomics from any thread; read with counters_read(). */
+#ifndef DIME_COUNTERS_H
+#define DIME_COUNTERS_H
+
+#include "../../include/dime.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct counters {
+	_Atomic uint64_t remote_faults;
+	_Atomic uint64_t first_touch_faults;
+	_Atomic uint64_t evictions;
+	_Atomic uint64_t local_pages;
+	_Atomic uint64_t local_pages_peak;
+	_Atomic uint64_t injected_delay_ns;
+	_Atomic uint64_t handling_ns;
+	_Atomic uint64_t faults_total_ns; /* trap to resume, estimated */
+};
+
+/* The shared page a `dime run` hands its processes (fd in DIME_STATS_FD). */
+#define DIME_RUN_STATS_MAGIC 0x64696d6573746174ull /* "dimestat" */
+struct run_stats {
+	uint64_t magic;
+	_Atomic uint64_t processes; /* processes that emulated memory */
+	struct counters total;
+};
+
+static inline void ctr_add(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+}
+
+static inline void ctr_local_add(struct counters *c, uint64_t n)
+{
+	uint64_t now = atomic_fetch_add_explicit(&c->local_pages, n, memory_order_relaxed) + n;
+	uint64_t peak = atomic_load_explicit(&c->local_pages_peak, memory_order_relaxed);
+	while (now > peak &&
+	       !atomic_compare_exchange_weak_explicit(&c->local_pages_peak, &peak, now,
+						      memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+static inline void ctr_local_sub(struct counters *c, uint64_t n)
+{
+	atomic_fetch_sub_explicit(&c->local_pages, n, memory_order_relaxed);
+}
+
+static inline void counters_read(const struct counters *c, struct dime_stats *out)
+{
+	out->remote_faults = atomic_load(&c->remote_faults);
+	out->first_touch_faults = atomic_load(&c->first_touch_faults);
+	out->evictions = atomic_load(&c->evictions);
+	out->local_pages = atomic_load(&c->local_pages);
+	out->local_pages_peak = atomic_load(&c->local_pages_peak);
+	out->injected_delay_ns = atomic_load(&c->injected_delay_ns);
+	out->handling_ns = atomic_load(&c->handling_ns);
+}
+
+#endif

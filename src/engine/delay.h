@@ -1,0 +1,32 @@
+/* The delay model: what a fetch from remote memory costs.
+ *
+ * DiME's model: 2 * latency + page_size * 8 / bandwidth, counted from when
+ * the fault began, so dime's own handling is part of the budget. With the
+ * shared-link model (the default) transfers of concurrent fetches of one
+ * region queue for the link: the request travels one latency, waits until
+ * the link is idle, occupies it for one transfer time, and the data
+ * arrives one latency later. */
+#ifndef DIME_DELAY_H
+#define DIME_DELAY_H
+
+#include "internal.h"
+
+/* Tick at which the fetch of a fault that began at t_begin completes.
+ * Reserves the link (shared model). Lock-free; any thread. */
+static inline uint64_t delay_deadline(struct region *r, uint64_t t_begin)
+{
+	uint64_t lat = r->latency_ticks, xfer = r->transfer_ticks;
+	if (r->params.bandwidth_model == DIME_BANDWIDTH_PER_FAULT)
+		return t_begin + 2 * lat + xfer;
+	uint64_t arrive = t_begin + lat, end;
+	uint64_t free_at = atomic_load_explicit(&r->link_free_at, memory_order_relaxed);
+	do {
+		uint64_t start = (int64_t)(free_at - arrive) > 0 ? free_at : arrive;
+		end = start + xfer;
+	} while (!atomic_compare_exchange_weak_explicit(&r->link_free_at, &free_at, end,
+							memory_order_relaxed,
+							memory_order_relaxed));
+	return end + lat;
+}
+
+#endif

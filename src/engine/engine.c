@@ -1,0 +1,186 @@
+/* Process-wide engine state and the public region API. */
+#include "book.h"
+#include "clock.h"
+#include "fork.h"
+#include "heap.h"
+#include "internal.h"
+#include "region.h"
+#include "uffd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct engine engine = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.servers = { { .mode = DIME_MODE_THREAD, .uffd = -1 },
+		     { .mode = DIME_MODE_SIGNAL, .uffd = -1 } },
+};
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void init(void)
+{
+	engine.page_size = (size_t)sysconf(_SC_PAGESIZE);
+	engine.page_shift = (unsigned)__builtin_ctzl(engine.page_size);
+	engine.zero_page = book_alloc(engine.page_size);
+	clock_init();
+	fork_handlers_install();
+}
+
+void engine_init(void)
+{
+	pthread_once(&init_once, init);
+}
+
+int server_start(struct server *s)
+{
+	if (s->uffd >= 0)
+		return 0;
+	const struct uffd_caps *caps = uffd_caps();
+	if (caps->open_errno)
+		return -caps->open_errno;
+	if (!caps->has_move)
+		return -ENOTSUP;
+	/* Handler threads exist to serve the kernel's own accesses too; with
+	 * only user-mode faults trappable they would not. */
+	if (s->mode == DIME_MODE_THREAD && caps->user_mode_only)
+		return -EPERM;
+	uint64_t features = UFFD_FEATURE_MOVE;
+	if (s->mode == DIME_MODE_SIGNAL)
+		features |= UFFD_FEATURE_SIGBUS;
+	int fd = uffd_open(features);
+	if (fd < 0)
+		return fd;
+	s->uffd = fd;
+	int err = s->mode == DIME_MODE_THREAD ? thread_server_start(s) : signal_server_start(s);
+	if (!err && !s->calibrated)
+		err = server_calibrate(s);
+	if (err) {
+		close(fd);
+		s->uffd = -1;
+	}
+	return err;
+}
+
+struct region *region_lookup_get(uintptr_t addr)
+{
+	for (size_t i = 0; i < sizeof(engine.regions) / sizeof(engine.regions[0]); i++) {
+		struct region *r = atomic_load_explicit(&engine.regions[i], memory_order_acquire);
+		if (!r || ((addr - r->base >= r->size) && (addr - r->store >= r->size)))
+			continue;
+		atomic_fetch_add_explicit(&r->inflight, 1, memory_order_acquire);
+		/* Still published? Otherwise its owner may be tearing it down. */
+		if (atomic_load_explicit(&engine.regions[i], memory_order_acquire) == r)
+			return r;
+		region_put(r);
+	}
+	return NULL;
+}
+
+bool dime_is_emulated(const void *addr)
+{
+	struct region *r = region_lookup_get((uintptr_t)addr);
+	if (!r)
+		return false;
+	bool in = (uintptr_t)addr - r->base < r->size;
+	region_put(r);
+	return in;
+}
+
+static void warn_floor(const struct region *r)
+{
+	static _Atomic int warned;
+	uint64_t want = dime_fetch_ns(&r->params, engine.page_size);
+	uint64_t floor = clock_ticks_to_ns(r->server->costs.floor);
+	if (want >= floor || atomic_exchange(&warned, 1) || getenv("DIME_QUIET_FLOOR"))
+		return;
+	fprintf(stderr,
+		"dime: warning: configured fetch time %llu ns is below this machine's floor "
+		"of %llu ns in %s mode; remote faults will take about %llu ns\n",
+		(unsigned long long)want, (unsigned long long)floor,
+		r->params.mode == DIME_MODE_SIGNAL ? "signal" : "thread", (unsigned long long)floor);
+}
+
+int region_create_ex(const struct dime_params *p, bool exclusive_heap, struct region **out)
+{
+	int err = dime_params_check(p, NULL);
+	if (err)
+		return err;
+	engine_init();
+	pthread_mutex_lock(&engine.lock);
+	struct server *s = &engine.servers[p->mode];
+	err = server_start(s);
+	struct region *r = NULL;
+	if (!err)
+		err = region_new(p, s, &r);
+	pthread_mutex_unlock(&engine.lock);
+	if (err)
+		return err;
+	heap_attach(r, exclusive_heap);
+	warn_floor(r);
+	*out = r;
+	return 0;
+}
+
+int dime_region_create(const struct dime_params *p, struct dime_region **out)
+{
+	return region_create_ex(p, true, (struct region **)out);
+}
+
+void dime_region_destroy(struct dime_region *dr)
+{
+	struct region *r = (struct region *)dr;
+	if (!r)
+		return;
+	pthread_mutex_lock(&engine.lock);
+	region_delete(r);
+	pthread_mutex_unlock(&engine.lock);
+}
+
+void *dime_region_base(const struct dime_region *r)
+{
+	return (void *)((const struct region *)r)->base;
+}
+
+size_t dime_region_size(const struct dime_region *r)
+{
+	return ((const struct region *)r)->size;
+}
+
+void dime_region_stats(const struct dime_region *dr, struct dime_stats *out)
+{
+	counters_read(((const struct region *)dr)->ctr, out);
+}
+
+uint64_t dime_floor_ns(enum dime_mode mode)
+{
+	if (mode != DIME_MODE_THREAD && mode != DIME_MODE_SIGNAL)
+		return 0;
+	engine_init();
+	pthread_mutex_lock(&engine.lock);
+	struct server *s = &engine.servers[mode];
+	int err = server_start(s);
+	uint64_t ns = err ? 0 : clock_ticks_to_ns(s->costs.floor);
+	pthread_mutex_unlock(&engine.lock);
+	return ns;
+}
+
+const char *dime_strerror(int err)
+{
+	switch (err) {
+	case -EPERM:
+	case -EACCES:
+		return uffd_permission_hint();
+	case -ENOSYS:
+		return "this kernel has no userfaultfd (CONFIG_USERFAULTFD)";
+	case -ENOTSUP:
+		return "this kernel lacks UFFDIO_MOVE (Linux 6.8 or later is needed)";
+	case -ENOSPC:
+		return "too many emulated regions in this process (at most 64)";
+	default:
+		return strerror(-err);
+	}
+}

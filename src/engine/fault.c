@@ -1,0 +1,135 @@
+/* The fault path: one missing-page fault on an emulated region, from
+ * deciding what it is to the page being mapped. Shared by thread mode (a
+ * handler thread calls it) and signal mode (the faulting thread calls it
+ * from its SIGBUS handler). See internal.h for the page states and locks. */
+#include "clock.h"
+#include "delay.h"
+#include "internal.h"
+
+#include <sched.h>
+
+/* Evictions one fault may perform: more than one only when the budget
+ * shrank or an earlier eviction failed. */
+#define MAX_VICTIMS 8
+
+static void note_local(struct region *r, size_t pg)
+{
+	size_t end = atomic_load_explicit(&r->touched_end, memory_order_relaxed);
+	while (pg + 1 > end &&
+	       !atomic_compare_exchange_weak_explicit(&r->touched_end, &end, pg + 1,
+						      memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+/* Picks victims until the budget holds. Region lock held. */
+static int choose_victims(struct region *r, size_t *victims)
+{
+	int nv = 0;
+	while (r->local_count > r->params.local_npages && nv < MAX_VICTIMS) {
+		size_t v;
+		if (!r->policy->choose_victim(r->policy_state, &v))
+			break; /* every other local page is in flight: overshoot */
+		if (r->state[v] != PAGE_LOCAL)
+			continue;
+		r->state[v] = PAGE_EVICTING;
+		r->local_count--;
+		victims[nv++] = v;
+	}
+	return nv;
+}
+
+static void evict(struct region *r, const size_t *victims, int nv)
+{
+	for (int i = 0; i < nv; i++) {
+		bool out = page_out(r, victims[i]);
+		pthread_mutex_lock(&r->lock);
+		if (out) {
+			r->state[victims[i]] = PAGE_REMOTE;
+		} else {
+			/* The page could not be moved: it stays local. */
+			r->state[victims[i]] = PAGE_LOCAL;
+			r->local_count++;
+			r->policy->page_local(r->policy_state, victims[i]);
+		}
+		pthread_mutex_unlock(&r->lock);
+		if (out)
+			ctr_add(&r->ctr->evictions, 1);
+		else
+			ctr_local_add(r->ctr, 1);
+	}
+}
+
+void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
+{
+	uint64_t t_seen = clock_ticks();
+	size_t victims[MAX_VICTIMS];
+	enum page_state st;
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		st = r->state[pg];
+		if (st != PAGE_EVICTING)
+			break;
+		/* Another thread is moving this page out; it is about to be
+		 * REMOTE. Wait without holding the lock. */
+		pthread_mutex_unlock(&r->lock);
+		sched_yield();
+		pthread_mutex_lock(&r->lock);
+	}
+	if (st == PAGE_FETCHING) {
+		/* Another thread is bringing it in; its page-in wakes (thread
+		 * mode) or lets through (signal mode) this fault. */
+		pthread_mutex_unlock(&r->lock);
+		return;
+	}
+	if (st == PAGE_LOCAL) {
+		/* Local yet missing: the program discarded it without telling
+		 * dime (a raw madvise). Like the kernel, map zeroes. */
+		pthread_mutex_unlock(&r->lock);
+		page_in(r, pg, false, write);
+		return;
+	}
+	bool remote = st == PAGE_REMOTE;
+	r->state[pg] = PAGE_FETCHING;
+	r->local_count++;
+	int nv = choose_victims(r, victims);
+	pthread_mutex_unlock(&r->lock);
+	/* One page in, nv pages out: the count only rises when under budget. */
+	if (nv == 0)
+		ctr_local_add(r->ctr, 1);
+	else if (nv > 1)
+		ctr_local_sub(r->ctr, (uint64_t)nv - 1);
+
+	/* Page-out first, inside the fetch's time budget: the victim leaves
+	 * before the new page arrives, so the budget is never exceeded. */
+	evict(r, victims, nv);
+
+	uint64_t spun = 0;
+	if (remote || r->params.first_touch == DIME_FIRST_TOUCH_REMOTE) {
+		uint64_t deadline = delay_deadline(r, t_begin) - r->server->costs.post;
+		uint64_t t0 = clock_ticks();
+		if ((int64_t)(deadline - t0) > 0) {
+			clock_spin_until(deadline);
+			spun = clock_ticks() - t0;
+		}
+	}
+	if (r->calib && r->calib->n < r->calib->cap) {
+		r->calib->seen[r->calib->n] = t_begin;
+		r->calib->pagein[r->calib->n] = clock_ticks();
+		r->calib->n++;
+	}
+	page_in(r, pg, remote, write);
+	uint64_t t_done = clock_ticks();
+
+	pthread_mutex_lock(&r->lock);
+	r->state[pg] = PAGE_LOCAL;
+	r->policy->page_local(r->policy_state, pg);
+	pthread_mutex_unlock(&r->lock);
+	note_local(r, pg);
+
+	ctr_add(remote ? &r->ctr->remote_faults : &r->ctr->first_touch_faults, 1);
+	ctr_add(&r->ctr->injected_delay_ns, clock_ticks_to_ns(spun));
+	ctr_add(&r->ctr->handling_ns, clock_ticks_to_ns(t_done - t_seen - spun));
+	ctr_add(&r->ctr->faults_total_ns,
+		clock_ticks_to_ns(t_done + r->server->costs.post - t_begin));
+}

@@ -1,0 +1,87 @@
+/* fork() and emulated memory.
+ *
+ * fork() copies the region and its store copy-on-write, so the child's
+ * bytes are right, but without UFFD_FEATURE_EVENT_FORK the kernel drops the
+ * child's userfaultfd registration, and the handler threads do not exist in
+ * the child. The child handler therefore opens a new userfaultfd,
+ * registers every region again, starts its own handlers and rebuilds page
+ * states from its page tables (the snapshot may have caught a page in the
+ * middle of a move; pages move atomically, so the page tables are the
+ * truth).
+ *
+ * Between the return from fork() and that handler, a missing page in the
+ * child would read as zeroes. glibc itself runs code there: it resets the
+ * lock of every stdio FILE, which lives in the program's heap. The prepare
+ * handler therefore makes those pages local just before the fork.
+ * pthread_atfork runs child handlers in registration order and dime
+ * registers at start-up, so its child handler runs before the program's.
+ */
+#include "fork.h"
+#include "internal.h"
+#include "uffd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* glibc's list of open FILEs (exported, used by its own fork code). */
+extern FILE *_IO_list_all;
+extern void _IO_list_lock(void);
+extern void _IO_list_unlock(void);
+
+static void touch(const volatile void *p)
+{
+	if (p && dime_is_emulated((const void *)p))
+		(void)*(const volatile char *)p;
+}
+
+static void prepare(void)
+{
+	pthread_mutex_lock(&engine.lock);
+	_IO_list_lock();
+	for (FILE *f = _IO_list_all; f; f = f->_chain) {
+		touch(f);
+		touch((const char *)f + sizeof(*f) - 1);
+		touch(f->_lock);
+	}
+	_IO_list_unlock();
+}
+
+static void parent(void)
+{
+	pthread_mutex_unlock(&engine.lock);
+}
+
+static void child(void)
+{
+	pthread_mutex_init(&engine.lock, NULL);
+	for (int m = 0; m < 2; m++) {
+		struct server *s = &engine.servers[m];
+		if (s->uffd < 0)
+			continue;
+		/* The inherited descriptor is the parent's. */
+		close(s->uffd);
+		s->uffd = -1;
+		s->calibrated = true; /* same machine: keep the parent's costs */
+		int err = server_start(s);
+		for (size_t i = 0; !err && i < sizeof(engine.regions) / sizeof(engine.regions[0]); i++) {
+			struct region *r = atomic_load(&engine.regions[i]);
+			if (!r || r->server != s)
+				continue;
+			err = region_register(r, s->uffd);
+			if (!err)
+				err = region_rebuild(r);
+		}
+		if (err) {
+			/* Remote pages would read as zeroes: never go on. */
+			fprintf(stderr, "dime: cannot emulate memory in fork()ed child %d: %s\n",
+				getpid(), dime_strerror(err));
+			_exit(127);
+		}
+	}
+}
+
+void fork_handlers_install(void)
+{
+	pthread_atfork(prepare, parent, child);
+}

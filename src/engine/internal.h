@@ -1,0 +1,148 @@
+/* Engine internals shared between the engine's files. Not installed.
+ *
+ * Objects:
+ *   struct server  one per fault-resolution mode in a process: the
+ *                  userfaultfd every region of that mode is registered
+ *                  with, its handler threads (thread mode) and the costs
+ *                  measured at start-up.
+ *   struct region  an emulated range: the program-visible pages at `base`,
+ *                  a same-sized private "store" that holds the contents of
+ *                  remote pages (dime injects the delay of the interconnect,
+ *                  the data never leaves this machine), a state byte per
+ *                  page, the replacement policy's order and the counters.
+ *
+ * Where a page's bytes are, by state (the invariant every path keeps):
+ *   UNTOUCHED  nowhere: it reads as zeroes.
+ *   LOCAL      mapped at base + off.
+ *   REMOTE     in the store at store + off (or nowhere, if the program
+ *              zapped it behind dime's back: it then reads as zeroes).
+ *   FETCHING   moving store -> base by the thread that set the state.
+ *   EVICTING   moving base -> store by the thread that set the state.
+ * Pages move with UFFDIO_MOVE, which is atomic: a byte is always in exactly
+ * one of the two places, also as seen by a concurrent fork().
+ *
+ * Locking: region->lock protects state[], local_count and the policy. It is
+ * never held across a busy-wait or a page move, and never by a thread that
+ * touches emulated memory. engine.lock protects the region table and server
+ * start-up; handler threads never take it.
+ */
+#ifndef DIME_INTERNAL_H
+#define DIME_INTERNAL_H
+
+#include "../../include/dime.h"
+#include "../policy/policy.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum page_state {
+	PAGE_UNTOUCHED = 0,
+	PAGE_LOCAL = 1,
+	PAGE_REMOTE = 2,
+	PAGE_FETCHING = 3,
+	PAGE_EVICTING = 4,
+};
+
+#include "counters.h"
+
+/* Start-up measurement of dime's own costs in one mode, in ticks:
+ *   pre   from the faulting access to the handler seeing the fault,
+ *   post  from starting the page-in to the program running again,
+ *   floor the whole remote fault at zero configured delay. */
+struct server_costs {
+	uint64_t pre, post, floor;
+};
+
+struct server {
+	enum dime_mode mode;
+	int uffd;            /* -1 until started */
+	int nthreads;
+	pthread_t threads[64];
+	struct server_costs costs;
+	bool calibrated;
+};
+
+/* Timestamps a fault leaves behind while the engine calibrates itself. */
+struct calib_log {
+	int n, cap;
+	uint64_t *seen, *pagein; /* ticks: handler saw the fault / started page-in */
+};
+
+struct region {
+	uintptr_t base, store;
+	size_t size, npages;
+	struct dime_params params;
+	struct server *server;
+
+	uint8_t *state;                  /* enum page_state per page */
+	_Atomic size_t touched_end;      /* 1 + highest page ever made local */
+	pthread_mutex_t lock;
+	uint64_t local_count;            /* LOCAL + FETCHING pages */
+	const struct dime_policy_ops *policy;
+	void *policy_state;
+
+	/* Delay model, in ticks. */
+	uint64_t latency_ticks, transfer_ticks;
+	_Atomic uint64_t link_free_at;   /* shared link: when it is next idle */
+
+	struct counters own_counters;
+	struct counters *ctr;            /* own_counters or a shared slot */
+
+	_Atomic int inflight;            /* handlers inside this region */
+	struct calib_log *calib;
+	int heap_arena;                  /* mimalloc arena id, or -1 */
+	unsigned heap_gen;               /* tells per-thread heaps apart */
+	unsigned id;                     /* slot in the region table */
+};
+
+/* --- engine.c: process-wide state --------------------------------------- */
+struct engine {
+	pthread_mutex_t lock;
+	struct server servers[2];
+	_Atomic(struct region *) regions[64];
+	size_t page_size;
+	unsigned page_shift;
+	uint8_t *zero_page;
+};
+extern struct engine engine;
+
+void engine_init(void);
+/* Starts the server for `mode` if needed (engine.lock held). 0 or -errno. */
+int server_start(struct server *s);
+/* The region containing addr, with its inflight count raised; or NULL. */
+struct region *region_lookup_get(uintptr_t addr);
+static inline void region_put(struct region *r)
+{
+	atomic_fetch_sub_explicit(&r->inflight, 1, memory_order_release);
+}
+
+/* --- fault.c ------------------------------------------------------------- */
+/* Resolves a missing-page fault at page `pg` of r, which began (estimated)
+ * at tick `t_begin`. `write` says whether it was a write fault. */
+void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin);
+
+/* --- pageio.c ------------------------------------------------------------ */
+/* Moves page pg into the store. Returns true if the page's bytes are now
+ * safe in the store (or there were none). */
+bool page_out(struct region *r, size_t pg);
+/* Maps page pg from the store (remote) or zeroes (untouched). */
+void page_in(struct region *r, size_t pg, bool from_store, bool write);
+
+/* --- region.c ------------------------------------------------------------- */
+int region_register(struct region *r, int uffd);
+/* Rebuilds state[], the policy and local_count from the page tables (after
+ * fork, whose snapshot may have caught a page in flight). */
+int region_rebuild(struct region *r);
+
+/* --- server.c / sigbus.c / calibrate.c ------------------------------------ */
+int thread_server_start(struct server *s);
+int signal_server_start(struct server *s);
+int server_calibrate(struct server *s);
+
+
+#endif
+
+/* engine.c */
+int region_create_ex(const struct dime_params *p, bool exclusive_heap, struct region **out);

@@ -1,0 +1,187 @@
+/* Regions: the program-visible range, its store, page states, policy. */
+#include "book.h"
+#include "clock.h"
+#include "heap.h"
+#include "internal.h"
+#include "region.h"
+#include "uffd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Maps `size` bytes aligned to `align` (a power of two). */
+static uintptr_t map_range(size_t size, size_t align)
+{
+	void *p = mmap(NULL, size + align, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return 0;
+	uintptr_t start = ((uintptr_t)p + align - 1) & ~(align - 1);
+	if (start > (uintptr_t)p)
+		munmap(p, start - (uintptr_t)p);
+	if ((uintptr_t)p + align > start)
+		munmap((void *)(start + size), (uintptr_t)p + align - start);
+	p = (void *)start;
+	/* Huge pages would be split by every 4 KiB fault and move. */
+	madvise(p, size, MADV_NOHUGEPAGE);
+	return (uintptr_t)p;
+}
+
+int region_register(struct region *r, int uffd)
+{
+	int err = uffd_register(uffd, r->base, r->size);
+	if (!err)
+		err = uffd_register(uffd, r->store, r->size);
+	return err;
+}
+
+static void set_delay(struct region *r)
+{
+	r->latency_ticks = clock_ns_to_ticks(r->params.latency_ns);
+	struct dime_params no_latency = r->params;
+	no_latency.latency_ns = 0;
+	r->transfer_ticks = clock_ns_to_ticks(dime_fetch_ns(&no_latency, engine.page_size));
+}
+
+int region_new(const struct dime_params *p, struct server *s, struct region **out)
+{
+	size_t ps = engine.page_size;
+	struct region *r = book_alloc(sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->params = *p;
+	r->server = s;
+	r->size = (p->size + ps - 1) & ~(ps - 1);
+	r->npages = r->size >> engine.page_shift;
+	r->ctr = &r->own_counters;
+	r->heap_arena = -1;
+	pthread_mutex_init(&r->lock, NULL);
+	set_delay(r);
+
+	int err = -ENOMEM;
+	r->base = map_range(r->size, HEAP_ALIGN);
+	r->store = map_range(r->size, ps);
+	r->state = book_alloc(r->npages);
+	r->policy = policy_find(p->policy);
+	if (!r->base || !r->store || !r->state || !r->policy)
+		goto fail;
+	r->policy_state = r->policy->create(r->npages, p->local_npages);
+	if (!r->policy_state)
+		goto fail;
+	err = region_register(r, s->uffd);
+	if (err)
+		goto fail;
+
+	err = -ENOSPC;
+	for (unsigned i = 0; i < sizeof(engine.regions) / sizeof(engine.regions[0]); i++) {
+		if (!atomic_load(&engine.regions[i])) {
+			r->id = i;
+			atomic_store(&engine.regions[i], r);
+			*out = r;
+			return 0;
+		}
+	}
+fail:
+	if (r->policy_state)
+		r->policy->destroy(r->policy_state, r->npages);
+	if (r->base)
+		munmap((void *)r->base, r->size);
+	if (r->store)
+		munmap((void *)r->store, r->size);
+	book_free(r->state, r->npages);
+	book_free(r, sizeof(*r));
+	return err;
+}
+
+void region_delete(struct region *r)
+{
+	atomic_store(&engine.regions[r->id], NULL);
+	/* Unregistering wakes any thread still waiting on the range; then
+	 * wait for handlers that found the region before it left the table. */
+	uffd_unregister(r->server->uffd, r->base, r->size);
+	uffd_unregister(r->server->uffd, r->store, r->size);
+	while (atomic_load_explicit(&r->inflight, memory_order_acquire))
+		sched_yield();
+	r->policy->destroy(r->policy_state, r->npages);
+	munmap((void *)r->base, r->size);
+	munmap((void *)r->store, r->size);
+	book_free(r->state, r->npages);
+	book_free(r, sizeof(*r));
+}
+
+/* Reads the pagemap entries of `n` pages from addr: bit 63 present, bit
+ * 62 swapped. Either means the page has bytes. */
+static int read_pagemap(int fd, uintptr_t addr, size_t n, uint64_t *out)
+{
+	off_t off = (off_t)(addr >> engine.page_shift) * 8;
+	size_t want = n * 8;
+	ssize_t got = pread(fd, out, want, off);
+	return got == (ssize_t)want ? 0 : -EIO;
+}
+
+#define HAS_BYTES(e) ((e) & (3ull << 62))
+
+int region_rebuild(struct region *r)
+{
+	enum { CHUNK = 4096 };
+	static uint64_t reg[CHUNK], sto[CHUNK]; /* single-threaded: fork child */
+	size_t ps = engine.page_size, end = atomic_load(&r->touched_end);
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+
+	pthread_mutex_init(&r->lock, NULL);
+	r->policy->destroy(r->policy_state, r->npages);
+	r->policy_state = r->policy->create(r->npages, r->params.local_npages);
+	if (!r->policy_state) {
+		close(fd);
+		return -ENOMEM;
+	}
+	uint64_t local = 0;
+	for (size_t at = 0; at < end; at += CHUNK) {
+		size_t n = end - at < CHUNK ? end - at : CHUNK;
+		if (read_pagemap(fd, r->base + at * ps, n, reg) ||
+		    read_pagemap(fd, r->store + at * ps, n, sto)) {
+			close(fd);
+			return -EIO;
+		}
+		for (size_t i = 0; i < n; i++) {
+			size_t pg = at + i;
+			if (HAS_BYTES(reg[i])) {
+				r->state[pg] = PAGE_LOCAL;
+				r->policy->page_local(r->policy_state, pg);
+				local++;
+				/* A stale copy left by an interrupted page-in. */
+				if (HAS_BYTES(sto[i]))
+					madvise((void *)(r->store + pg * ps), ps, MADV_DONTNEED);
+			} else if (HAS_BYTES(sto[i])) {
+				r->state[pg] = PAGE_REMOTE;
+			} else if (r->state[pg] != PAGE_UNTOUCHED) {
+				/* Bytes nowhere: zeroes, which a remote fault
+				 * with an empty store also yields. */
+				r->state[pg] = PAGE_REMOTE;
+			}
+		}
+	}
+	close(fd);
+	r->local_count = local;
+	/* A child's own counters start at zero; a shared stats page (dime
+	 * run) keeps counting, now with this process's pages added. */
+	if (r->ctr == &r->own_counters)
+		memset(&r->own_counters, 0, sizeof(r->own_counters));
+	atomic_store(&r->link_free_at, 0);
+	while (r->local_count > r->params.local_npages) {
+		size_t v;
+		if (!r->policy->choose_victim(r->policy_state, &v))
+			break;
+		if (page_out(r, v)) {
+			r->state[v] = PAGE_REMOTE;
+			r->local_count--;
+		}
+	}
+	ctr_local_add(r->ctr, r->local_count);
+	return 0;
+}
