@@ -1,1 +1,23 @@
+# Tests: one Criterion program per module, tests/<module>/*.c ->
+# build/tests/<module>. `make check` builds everything and runs them all
+# (tests/run.sh); `make check-asan` runs the engine tests under ASan+UBSan.
 
+TEST_DIRS := $(sort $(dir $(wildcard tests/*/*.c)))
+TEST_BINS := $(patsubst tests/%/,$(BUILD)/tests/%,$(TEST_DIRS))
+
+$(BUILD)/tests/%: tests/%/*.c tests/helpers.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -Itests -o $@ $(filter %.c,$^) -L$(BUILD) -ldime \
+		-Wl,-rpath,'$$ORIGIN/..' -lcriterion $(LDLIBS)
+
+.PHONY: check check-asan tests
+tests: all $(TEST_BINS)
+
+check: tests
+	tests/run.sh $(BUILD) $(TEST_BINS)
+
+# The same engine tests on an instrumented build in its own directory.
+check-asan:
+	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" \
+		build-asan/tests/engine
+	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 tests/run.sh build-asan build-asan/tests/engine
