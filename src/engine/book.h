@@ -6,11 +6,11 @@
 #define DIME_BOOK_H
 
 #include <stddef.h>
-#include <sys/mman.h>
+#include "sys.h"
 
 static inline void *book_alloc(size_t size)
 {
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	void *p = sys_mmap(NULL, size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
@@ -18,7 +18,7 @@ static inline void *book_alloc(size_t size)
 static inline void book_free(void *p, size_t size)
 {
 	if (p)
-		munmap(p, size);
+		sys_munmap(p, size);
 }
 
 #endif

@@ -4,6 +4,7 @@
 #include "heap.h"
 #include "internal.h"
 #include "region.h"
+#include "sys.h"
 #include "uffd.h"
 
 #include <errno.h>
@@ -15,18 +16,18 @@
 /* Maps `size` bytes aligned to `align` (a power of two). */
 static uintptr_t map_range(size_t size, size_t align)
 {
-	void *p = mmap(NULL, size + align, PROT_READ | PROT_WRITE,
+	void *p = sys_mmap(NULL, size + align, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return 0;
 	uintptr_t start = ((uintptr_t)p + align - 1) & ~(align - 1);
 	if (start > (uintptr_t)p)
-		munmap(p, start - (uintptr_t)p);
+		sys_munmap(p, start - (uintptr_t)p);
 	if ((uintptr_t)p + align > start)
-		munmap((void *)(start + size), (uintptr_t)p + align - start);
+		sys_munmap((void *)(start + size), (uintptr_t)p + align - start);
 	p = (void *)start;
 	/* Huge pages would be split by every 4 KiB fault and move. */
-	madvise(p, size, MADV_NOHUGEPAGE);
+	sys_madvise(p, size, MADV_NOHUGEPAGE);
 	return (uintptr_t)p;
 }
 
@@ -88,9 +89,9 @@ fail:
 	if (r->policy_state)
 		r->policy->destroy(r->policy_state, r->npages);
 	if (r->base)
-		munmap((void *)r->base, r->size);
+		sys_munmap((void *)r->base, r->size);
 	if (r->store)
-		munmap((void *)r->store, r->size);
+		sys_munmap((void *)r->store, r->size);
 	book_free(r->state, r->npages);
 	book_free(r, sizeof(*r));
 	return err;
@@ -106,8 +107,8 @@ void region_delete(struct region *r)
 	while (atomic_load_explicit(&r->inflight, memory_order_acquire))
 		sched_yield();
 	r->policy->destroy(r->policy_state, r->npages);
-	munmap((void *)r->base, r->size);
-	munmap((void *)r->store, r->size);
+	sys_munmap((void *)r->base, r->size);
+	sys_munmap((void *)r->store, r->size);
 	book_free(r->state, r->npages);
 	book_free(r, sizeof(*r));
 }
@@ -156,7 +157,7 @@ int region_rebuild(struct region *r)
 				local++;
 				/* A stale copy left by an interrupted page-in. */
 				if (HAS_BYTES(sto[i]))
-					madvise((void *)(r->store + pg * ps), ps, MADV_DONTNEED);
+					sys_madvise((void *)(r->store + pg * ps), ps, MADV_DONTNEED);
 			} else if (HAS_BYTES(sto[i])) {
 				r->state[pg] = PAGE_REMOTE;
 			} else if (r->state[pg] != PAGE_UNTOUCHED) {

@@ -1,0 +1,48 @@
+/* The preload library: puts an unmodified program's heap into emulated
+ * memory. State shared between its files. */
+#ifndef DIME_PRELOAD_H
+#define DIME_PRELOAD_H
+
+#include "../engine/internal.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum preload_phase {
+	PRELOAD_OFF,  /* nothing done yet */
+	PRELOAD_INIT, /* one thread is setting up */
+	PRELOAD_ON,   /* the heap is emulated */
+};
+
+extern _Atomic int preload_phase;
+/* The region that serves malloc and the program's anonymous mappings. */
+extern struct region *preload_region;
+/* Non-zero while this thread runs dime or mimalloc code: its allocations
+ * and mappings are dime's own, never emulated. */
+extern __thread int preload_busy;
+
+/* Sets the preload up on first use; returns true when the heap is
+ * emulated and this thread may use it. Cheap once set up. */
+bool preload_ready_slow(void);
+static inline bool preload_ready(void)
+{
+	return __builtin_expect(atomic_load_explicit(&preload_phase, memory_order_acquire) ==
+					PRELOAD_ON, 1) &&
+	       !preload_busy;
+}
+
+/* True if addr lies in the program-visible part of the preload region. */
+static inline bool preload_owns(const void *addr)
+{
+	struct region *r = preload_region;
+	return r && (uintptr_t)addr - r->base < r->size;
+}
+
+/* mmap.c: bookkeeping for mappings served from the region. */
+int mappings_init(struct region *r);
+
+/* config.c: the run's parameters from DIME_* variables; exits with status
+ * 2 and a one-line message on a bad value. */
+void config_from_env(struct dime_params *p);
+
+#endif
