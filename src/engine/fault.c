@@ -21,14 +21,21 @@ static void note_local(struct region *r, size_t pg)
 		;
 }
 
-/* Picks victims until the budget holds. Region lock held. */
+/* Picks victims until the budget holds. A page still arriving (its fault
+ * stalled, e.g. the thread was preempted, while others cycled through the
+ * budget) is passed over and kept. Region lock held. */
 static int choose_victims(struct region *r, size_t *victims)
 {
 	int nv = 0;
-	while (r->local_count > r->params.local_npages && nv < MAX_VICTIMS) {
+	uint64_t tries = r->local_count;
+	while (r->local_count > r->params.local_npages && nv < MAX_VICTIMS && tries--) {
 		size_t v;
 		if (!r->policy->choose_victim(r->policy_state, &v))
-			break; /* every other local page is in flight: overshoot */
+			break;
+		if (r->state[v] == PAGE_FETCHING) {
+			r->policy->page_local(r->policy_state, v);
+			continue;
+		}
 		if (r->state[v] != PAGE_LOCAL)
 			continue;
 		r->state[v] = PAGE_EVICTING;
@@ -92,6 +99,9 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 	bool remote = st == PAGE_REMOTE;
 	r->state[pg] = PAGE_FETCHING;
 	r->local_count++;
+	/* The policy learns of the page now, under the lock that ordered the
+	 * faults, so its order is the order in which they were taken. */
+	r->policy->page_local(r->policy_state, pg);
 	int nv = choose_victims(r, victims);
 	pthread_mutex_unlock(&r->lock);
 	/* One page in, nv pages out: the count only rises when under budget. */
@@ -118,16 +128,16 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 		r->calib->pagein[r->calib->n] = clock_ticks();
 		r->calib->n++;
 	}
+	/* Counted before the page-in wakes the program, which may look. */
+	ctr_add(remote ? &r->ctr->remote_faults : &r->ctr->first_touch_faults, 1);
+	note_local(r, pg);
 	page_in(r, pg, remote, write);
 	uint64_t t_done = clock_ticks();
 
 	pthread_mutex_lock(&r->lock);
 	r->state[pg] = PAGE_LOCAL;
-	r->policy->page_local(r->policy_state, pg);
 	pthread_mutex_unlock(&r->lock);
-	note_local(r, pg);
 
-	ctr_add(remote ? &r->ctr->remote_faults : &r->ctr->first_touch_faults, 1);
 	ctr_add(&r->ctr->injected_delay_ns, clock_ticks_to_ns(spun));
 	ctr_add(&r->ctr->handling_ns, clock_ticks_to_ns(t_done - t_seen - spun));
 	ctr_add(&r->ctr->faults_total_ns,

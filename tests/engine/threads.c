@@ -1,0 +1,57 @@
+/* Several threads verifying their own data under heavy eviction. */
+#include "helpers.h"
+
+#include <pthread.h>
+
+static const size_t PS = 4096;
+enum { THREADS = 4, PAGES_PER_THREAD = 96, ROUNDS = 20, LOCAL = 32 };
+
+struct worker {
+	char *base;
+	unsigned id;
+	int errors;
+};
+
+static uint64_t tag(unsigned id, unsigned round, size_t page)
+{
+	return (uint64_t)id << 32 | (uint64_t)round << 16 | page;
+}
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	for (unsigned round = 0; round < ROUNDS; round++) {
+		for (size_t i = 0; i < PAGES_PER_THREAD; i++) {
+			uint64_t *p = (uint64_t *)(w->base + i * PS);
+			if (round > 0 && (p[0] != tag(w->id, round - 1, i) || p[PS / 8 - 1] != ~p[0]))
+				w->errors++;
+			p[0] = tag(w->id, round, i);
+			p[PS / 8 - 1] = ~p[0];
+		}
+	}
+	return NULL;
+}
+
+static void run(enum dime_mode mode)
+{
+	struct dime_region *r = test_region(THREADS * PAGES_PER_THREAD * PS, LOCAL, mode);
+	char *base = dime_region_base(r);
+	pthread_t t[THREADS];
+	struct worker w[THREADS];
+	for (unsigned i = 0; i < THREADS; i++) {
+		w[i] = (struct worker){ base + i * PAGES_PER_THREAD * PS, i + 1, 0 };
+		pthread_create(&t[i], NULL, work, &w[i]);
+	}
+	for (unsigned i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		cr_expect_eq(w[i].errors, 0, "thread %u saw %d bad pages", i, w[i].errors);
+	}
+	struct dime_stats s;
+	dime_region_stats(r, &s);
+	cr_expect_gt(s.evictions, (uint64_t)THREADS * PAGES_PER_THREAD);
+	cr_expect_leq(s.local_pages_peak, LOCAL);
+	dime_region_destroy(r);
+}
+
+Test(threads, verify_under_eviction_thread_mode) { run(DIME_MODE_THREAD); }
+Test(threads, verify_under_eviction_signal_mode) { run(DIME_MODE_SIGNAL); }
