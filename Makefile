@@ -20,8 +20,21 @@ LIB      := $(BUILD)/libdime.so
 PRELOAD  := $(BUILD)/libdime-preload.so
 CLI      := $(BUILD)/dime
 
-.PHONY: all check bench clean examples
-all: $(LIB) $(PRELOAD) $(CLI) examples
+.PHONY: all check bench clean examples demo deps
+all: $(LIB) $(PRELOAD) $(CLI) examples $(BUILD)/demo-workload
+
+# Installs missing Debian packages (as root); the two README commands,
+# `make demo` and `make check`, start with it.
+deps:
+	@scripts/deps.sh
+
+demo: deps
+	$(MAKE) all
+	demo/run.sh $(BUILD)
+
+$(BUILD)/demo-workload: demo/workload.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -13,8 +13,10 @@ $(BUILD)/tests/%: tests/%/*.c tests/helpers.h $(LIB)
 .PHONY: check check-asan tests
 tests: all $(TEST_BINS)
 
-check: tests
+check: deps
+	$(MAKE) tests
 	tests/run.sh $(BUILD) $(TEST_BINS)
+	$(MAKE) check-asan
 
 # The same engine tests on an instrumented build in its own directory.
 check-asan:

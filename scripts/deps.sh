@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages dime needs to build and test, if missing.
+# Run by `make demo` and `make check`; needs root (or sudo) only when
+# something is missing.
+set -e
+need="gcc make libc6-dev libmimalloc-dev libcriterion-dev"
+missing=""
+for p in $need; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "dime: installing Debian packages:$missing"
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO=sudo
+	command -v sudo >/dev/null || { echo "dime: run as root to install:$missing" >&2; exit 1; }
+fi
+export DEBIAN_FRONTEND=noninteractive
+${SUDO:-} apt-get update -qq
+${SUDO:-} apt-get install -y -qq $missing >/dev/null
