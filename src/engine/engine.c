@@ -21,12 +21,49 @@ struct engine engine = {
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
+/* Start-up measurements travel to exec'd descendants in DIME_CALIBRATION,
+ * so a shell pipeline under dime does not measure again in every process:
+ * "v1,<ticks per ns, 2^-20>,<pre>,<post>,<floor> for thread mode,<same>
+ * for signal mode", costs in ticks, a mode not measured yet all zero. */
+#define CALIBRATION_ENV "DIME_CALIBRATION"
+
+static bool costs_from_env(void)
+{
+	const char *s = getenv(CALIBRATION_ENV);
+	unsigned long long v[7];
+	int used = 0;
+	if (!s || sscanf(s, "v1,%llu,%llu,%llu,%llu,%llu,%llu,%llu%n", &v[0], &v[1], &v[2], &v[3],
+			 &v[4], &v[5], &v[6], &used) != 7 || s[used] || !v[0])
+		return false;
+	clock_ticks_per_ns_q20 = v[0];
+	clock_ns_per_tick_q20 = (uint64_t)(((unsigned __int128)1 << 40) / v[0]);
+	for (int m = 0; m < 2; m++) {
+		struct server *sv = &engine.servers[m];
+		sv->costs = (struct server_costs){ v[1 + 3 * m], v[2 + 3 * m], v[3 + 3 * m] };
+		sv->calibrated = sv->costs.floor != 0;
+	}
+	return true;
+}
+
+void engine_export_costs(void)
+{
+	char buf[256];
+	const struct server_costs *t = &engine.servers[0].costs, *g = &engine.servers[1].costs;
+	snprintf(buf, sizeof(buf), "v1,%llu,%llu,%llu,%llu,%llu,%llu,%llu",
+		 (unsigned long long)clock_ticks_per_ns_q20, (unsigned long long)t->pre,
+		 (unsigned long long)t->post, (unsigned long long)t->floor,
+		 (unsigned long long)g->pre, (unsigned long long)g->post,
+		 (unsigned long long)g->floor);
+	setenv(CALIBRATION_ENV, buf, 1);
+}
+
 static void init(void)
 {
 	engine.page_size = (size_t)sysconf(_SC_PAGESIZE);
 	engine.page_shift = (unsigned)__builtin_ctzl(engine.page_size);
 	engine.zero_page = book_alloc(engine.page_size);
-	clock_init();
+	if (!costs_from_env())
+		clock_init();
 	fork_handlers_install();
 }
 
