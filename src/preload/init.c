@@ -55,6 +55,11 @@ static void setup(void)
 	/* mimalloc may only use the arena we give it. */
 	mi_option_set(mi_option_limit_os_alloc, 1);
 	mi_option_disable(mi_option_allow_decommit);
+	/* A thread's first segments are "eager-commit delayed" by default,
+	 * and mimalloc then refuses arenas marked large (ours is: see
+	 * heap_attach) and asks the OS, which the limit above forbids: every
+	 * thread but the first would get ENOMEM from malloc. */
+	mi_option_set(mi_option_eager_commit_delay, 0);
 	struct region *r;
 	int err = region_create_ex(&p, false, &r);
 	if (!err && r->heap_arena < 0)
