@@ -4,10 +4,10 @@
 # less of the working set stays local.
 set -e
 build=${1:-build}
-records=200000 ops=1000000
+records=200000 ops=300000
 native=$("$build/demo-workload" $records $ops)
 echo "native:                       $native"
-for local in 20000 5000 2000; do
+for local in 5000 3000 1500; do
 	out=$("$build/dime" run --local-pages $local --latency-ns 1000 \
 		--bandwidth-bps 10000000000 --stats-json "$build/demo-$local.json" -- \
 		"$build/demo-workload" $records $ops)
