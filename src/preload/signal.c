@@ -1,6 +1,7 @@
 /* In signal mode dime's SIGBUS handler must stay installed: the program's
  * own SIGBUS disposition is recorded instead and run for faults that are
- * not dime's (engine/sigbus.c chains to it). */
+ * not dime's (engine/sigbus.c chains to it). raise() is here because of
+ * that too. */
 #define _GNU_SOURCE
 #include "preload.h"
 #include "../engine/sigbus.h"
@@ -39,4 +40,31 @@ sighandler_t signal(int sig, sighandler_t handler)
 	if (sigaction(sig, &sa, &old) < 0)
 		return SIG_ERR;
 	return old.sa_handler;
+}
+
+/* A SIGBUS that is not dime's, with the program's action at the default,
+ * must end the process as without dime; the chaining raises SIGBUS again
+ * for that, as the program itself may. With dime's handler installed it
+ * would only come back to the handler, forever (the sigaction(SIG_DFL)
+ * above merely records the action), so dime's handler steps aside first:
+ * the process is about to die of SIGBUS anyway. */
+int raise(int sig)
+{
+	if (sig == SIGBUS && sigbus_installed()) {
+		struct sigaction prog;
+		sigbus_set_program_action(NULL, &prog);
+		if (!(prog.sa_flags & SA_SIGINFO) && prog.sa_handler == SIG_DFL) {
+			struct sigaction dfl;
+			memset(&dfl, 0, sizeof(dfl));
+			dfl.sa_handler = SIG_DFL;
+			real_sigaction()(SIGBUS, &dfl, NULL);
+		}
+	}
+	/* What glibc's raise() does; async-signal-safe. */
+	int err = pthread_kill(pthread_self(), sig);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
 }
