@@ -10,6 +10,15 @@ $(BUILD)/tests/%: tests/%/*.c tests/helpers.h $(LIB)
 	$(CC) $(CFLAGS) $(SAN) -Itests -o $@ $(filter %.c,$^) -L$(BUILD) -ldime \
 		-Wl,-rpath,'$$ORIGIN/..' -lcriterion $(LDLIBS)
 
+# The preload tests run helper programs (tests/preload/progs/*.c, plain C)
+# under LD_PRELOAD; they live in build/tests/progs/.
+PROG_BINS := $(patsubst tests/preload/progs/%.c,$(BUILD)/tests/progs/%,\
+	$(wildcard tests/preload/progs/*.c))
+$(BUILD)/tests/progs/%: tests/preload/progs/%.c tests/preload/progs/common.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+$(BUILD)/tests/preload: $(PROG_BINS) $(PRELOAD)
+
 .PHONY: check check-asan tests
 tests: all $(TEST_BINS)
 

@@ -1,0 +1,208 @@
+/* The program's own mappings: anonymous private ones are emulated and keep
+ * the kernel's semantics (fresh ones read zero; MADV_DONTNEED and
+ * MADV_FREE zero; munmap, partial or whole, then mmap gives zeroes;
+ * mremap keeps content); shared and file mappings are not emulated and
+ * behave as without dime. Every check covers local and remote pages. */
+#include "common.h"
+
+#include <sys/wait.h>
+
+static struct sweeper sw;
+
+static uint8_t *map(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(p != MAP_FAILED, "mmap(%zu): %s", len, strerror(errno));
+	CHECK(((uintptr_t)p & (PAGE - 1)) == 0, "mmap returned an unaligned %p", p);
+	need_emulated(p, "anonymous private mmap");
+	need_emulated((uint8_t *)p + len - 1, "the end of an anonymous private mmap");
+	return p;
+}
+
+/* Fills [p, p+len), then makes the first half remote and the rest local. */
+static void fill_mixed(uint8_t *p, size_t len, unsigned seed)
+{
+	fill(p, len, seed);
+	evict_all(&sw);
+	size_t half = (len / 2) & ~(size_t)(PAGE - 1);
+	for (size_t off = half; off < len; off += PAGE)
+		(void)*(volatile uint8_t *)(p + off);
+	need_remote(p, half, "first half");
+}
+
+static void fresh_zero(void)
+{
+	enum { LEN = 300 * PAGE };
+	uint8_t *p = map(LEN);
+	verify_zero(p, LEN, "fresh anonymous mmap");
+	fill(p, LEN, 1);
+	evict_all(&sw);
+	need_remote(p, LEN, "anonymous mmap");
+	verify(p, LEN, 1, "anonymous mmap after eviction");
+	SYS_OK(munmap(p, LEN), "munmap");
+
+	/* munmap then mmap: zeroes, whether or not the address is reused;
+	 * sizes vary so that blocks get reused in many ways. */
+	for (int i = 0; i < 40; i++) {
+		size_t len = (size_t)(1 + (i * 7) % 23) * PAGE + (i % 3) * 100;
+		p = map(len);
+		verify_zero(p, len, "mmap after munmap");
+		fill_mixed(p, len, (unsigned)i);
+		verify(p, len, (unsigned)i, "mmap'd content");
+		SYS_OK(munmap(p, len), "munmap");
+	}
+}
+
+static void dontneed_free(void)
+{
+	enum { LEN = 40 * PAGE };
+	static const struct {
+		int advice;
+		const char *name;
+	} advs[] = { { MADV_DONTNEED, "MADV_DONTNEED" }, { MADV_FREE, "MADV_FREE" } };
+	for (unsigned a = 0; a < 2; a++) {
+		uint8_t *p = map(LEN);
+		fill_mixed(p, LEN, 2);
+		/* Pages 5..34: remote and local ones. */
+		SYS_OK(madvise(p + 5 * PAGE, 30 * PAGE, advs[a].advice), advs[a].name);
+		verify(p, 5 * PAGE, 2, "pages before the madvise'd range");
+		verify_zero(p + 5 * PAGE, 30 * PAGE, advs[a].name);
+		verify_at(p + 35 * PAGE, 5 * PAGE, 35 * PAGE, 2, "pages after the madvise'd range");
+		/* Written again, they hold the new bytes. */
+		fill(p, LEN, 3);
+		evict_all(&sw);
+		verify(p, LEN, 3, "rewritten after madvise");
+		SYS_OK(munmap(p, LEN), "munmap");
+	}
+	/* On malloc'd memory too (what allocators like jemalloc do). */
+	uint8_t *m = heap_pages(16 * PAGE);
+	fill(m, 16 * PAGE, 4);
+	evict_all(&sw);
+	SYS_OK(madvise(m + 4 * PAGE, 8 * PAGE, MADV_DONTNEED), "MADV_DONTNEED on malloc'd pages");
+	verify(m, 4 * PAGE, 4, "malloc'd pages before the range");
+	verify_zero(m + 4 * PAGE, 8 * PAGE, "MADV_DONTNEED on malloc'd pages");
+	verify_at(m + 12 * PAGE, 4 * PAGE, 12 * PAGE, 4, "malloc'd pages after the range");
+	free(m);
+}
+
+static void partial_munmap(void)
+{
+	enum { N = 12 };
+	uint8_t *p = map(N * PAGE);
+	fill_mixed(p, N * PAGE, 5); /* pages 0..5 remote, 6..11 local */
+	/* Holes: remote pages 2..3, a remote-local span 5..6, local 10..11. */
+	SYS_OK(munmap(p + 2 * PAGE, 2 * PAGE), "munmap of pages 2-3");
+	SYS_OK(munmap(p + 5 * PAGE, 2 * PAGE), "munmap of pages 5-6");
+	SYS_OK(munmap(p + 10 * PAGE, 2 * PAGE), "munmap of pages 10-11");
+	static const int kept[] = { 0, 1, 4, 7, 8, 9 };
+	evict_all(&sw);
+	for (unsigned i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+		verify_at(p + kept[i] * PAGE, PAGE, (size_t)kept[i] * PAGE, 5,
+			  "a page left by partial munmaps");
+	/* A new mapping must not see the old bytes, wherever it lands. */
+	uint8_t *q = map(2 * PAGE);
+	verify_zero(q, 2 * PAGE, "mmap after a partial munmap");
+	SYS_OK(munmap(q, 2 * PAGE), "munmap");
+	for (unsigned i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+		SYS_OK(munmap(p + kept[i] * PAGE, PAGE), "munmap of a remaining page");
+	q = map(N * PAGE);
+	verify_zero(q, N * PAGE, "mmap after munmapping every page");
+	SYS_OK(munmap(q, N * PAGE), "munmap");
+}
+
+static void remap(void)
+{
+	uint8_t *p = map(8 * PAGE);
+	fill_mixed(p, 8 * PAGE, 6);
+	uint8_t *q = mremap(p, 8 * PAGE, 32 * PAGE, MREMAP_MAYMOVE);
+	CHECK(q != MAP_FAILED, "mremap grow: %s", strerror(errno));
+	need_emulated(q, "mremap'd mapping");
+	verify(q, 8 * PAGE, 6, "mremap grow: the old content");
+	verify_zero(q + 8 * PAGE, 24 * PAGE, "mremap grow: the new part");
+	fill_mixed(q, 32 * PAGE, 7);
+	uint8_t *s = mremap(q, 32 * PAGE, 4 * PAGE, 0);
+	CHECK(s == q, "mremap shrink moved or failed: %p (%s)", (void *)s, strerror(errno));
+	verify(s, 4 * PAGE, 7, "mremap shrink: the content kept");
+	q = mremap(s, 4 * PAGE, 16 * PAGE, MREMAP_MAYMOVE);
+	CHECK(q != MAP_FAILED, "mremap grow after shrink: %s", strerror(errno));
+	verify(q, 4 * PAGE, 7, "mremap grow after shrink: the old content");
+	verify_zero(q + 4 * PAGE, 12 * PAGE, "mremap grow after shrink: bytes dropped by the shrink");
+	SYS_OK(munmap(q, 16 * PAGE), "munmap");
+
+	/* realloc of big blocks (mimalloc's own moves and growth). */
+	size_t len = 64 * PAGE;
+	uint8_t *m = malloc(len);
+	CHECK(m, "malloc");
+	fill(m, len, 8);
+	for (int i = 0; i < 4; i++) {
+		evict_all(&sw);
+		m = realloc(m, len * 2);
+		CHECK(m, "realloc");
+		verify(m, len, 8 + (unsigned)i, "realloc'd content");
+		fill(m, len * 2, 9 + (unsigned)i);
+		len *= 2;
+	}
+	free(m);
+}
+
+/* Shared and file mappings go to the kernel untouched. */
+static void not_emulated(void)
+{
+	enum { LEN = 16 * PAGE };
+	uint8_t *sh = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(sh != MAP_FAILED, "mmap(MAP_SHARED): %s", strerror(errno));
+	CHECK(!is_emulated(sh), "a MAP_SHARED mapping is emulated");
+	verify_zero(sh, LEN, "fresh MAP_SHARED mapping");
+	pid_t pid = fork();
+	SYS_OK(pid, "fork");
+	if (pid == 0) {
+		fill(sh, LEN, 10);
+		_exit(0);
+	}
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && !WEXITSTATUS(st), "child failed");
+	verify(sh, LEN, 10, "MAP_SHARED mapping after a child wrote it");
+	SYS_OK(munmap(sh, LEN), "munmap(MAP_SHARED)");
+
+	FILE *f = tmpfile();
+	CHECK(f, "tmpfile");
+	int fd = fileno(f);
+	static uint8_t data[LEN];
+	fill(data, LEN, 11);
+	CHECK(pwrite(fd, data, LEN, 0) == LEN, "pwrite");
+	uint8_t *pf = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	CHECK(pf != MAP_FAILED, "mmap(file, MAP_PRIVATE): %s", strerror(errno));
+	CHECK(!is_emulated(pf), "a private file mapping is emulated");
+	verify(pf, LEN, 11, "private file mapping");
+	fill(pf, LEN, 12); /* copy-on-write: the file keeps its bytes */
+	CHECK(pread(fd, data, LEN, 0) == LEN, "pread");
+	verify(data, LEN, 11, "file under a written private mapping");
+	SYS_OK(munmap(pf, LEN), "munmap(file)");
+
+	uint8_t *sf = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(sf != MAP_FAILED, "mmap(file, MAP_SHARED): %s", strerror(errno));
+	CHECK(!is_emulated(sf), "a shared file mapping is emulated");
+	fill(sf, LEN, 13);
+	SYS_OK(msync(sf, LEN, MS_SYNC), "msync");
+	CHECK(pread(fd, data, LEN, 0) == LEN, "pread");
+	verify(data, LEN, 13, "file under a written shared mapping");
+	SYS_OK(munmap(sf, LEN), "munmap(file)");
+	fclose(f);
+
+	/* Not read-write: the kernel's, and still zero. */
+	uint8_t *ro = mmap(NULL, LEN, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(ro != MAP_FAILED, "mmap(PROT_READ): %s", strerror(errno));
+	verify_zero(ro, LEN, "read-only anonymous mapping");
+	SYS_OK(munmap(ro, LEN), "munmap");
+}
+
+int main(void)
+{
+	prog_name = "mmap";
+	fresh_zero();
+	dontneed_free();
+	partial_munmap();
+	remap();
+	not_emulated();
+	return 0;
+}

@@ -1,0 +1,240 @@
+/* The program's own signal handlers keep working.
+ * usage: signals usr1   SIGUSR1/SIGUSR2 handlers that touch remote heap
+ *                       pages, one on an alternate stack in a remote heap
+ *                       block (the kernel writes the frame there); thread
+ *                       mode only: in signal mode the kernel cannot fault
+ *                       that stack in.
+ *        signals usr1-noaltstack  the same without the alternate stack, for
+ *                       signal mode.
+ *        signals bus    the program's SIGBUS handler gets real SIGBUSes
+ *                       (touching beyond the end of a mapped file) amid
+ *                       loads and stores that fault (in signal mode: dime's
+ *                       own SIGBUSes); with the default action a real
+ *                       SIGBUS still kills. Both modes. */
+#include "common.h"
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+
+static struct sweeper sw;
+
+/* --- SIGUSR1 ---------------------------------------------------------------- */
+
+enum { DATA = 8 * PAGE };
+static uint8_t *volatile data;          /* heap: remote when the handler runs */
+static volatile sig_atomic_t handled, bad_in_handler;
+static char *volatile alt_lo, *volatile alt_hi;
+static volatile sig_atomic_t on_alt;
+
+static void usr_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)si;
+	(void)uc;
+	char here;
+	on_alt = &here >= alt_lo && &here < alt_hi;
+	/* Reads and writes remote pages from inside the handler. */
+	for (size_t i = 0; i < DATA; i++)
+		if (data[i] != pat(i, (unsigned)handled))
+			bad_in_handler = 1;
+	for (size_t i = 0; i < DATA; i++)
+		data[i] = pat(i, (unsigned)handled + 1);
+	handled++;
+	(void)sig;
+}
+
+static void plain_handler(int sig)
+{
+	(void)sig;
+	for (size_t i = 0; i < DATA; i++)
+		data[i] = pat(i, (unsigned)handled + 1);
+	handled++;
+}
+
+static void deliver(int sig, const char *what)
+{
+	sig_atomic_t before = handled;
+	evict_all(&sw);
+	need_remote(data, DATA, "data the handler uses");
+	CHECK(raise(sig) == 0, "raise");
+	CHECK(handled == before + 1, "%s: the handler did not run", what);
+	CHECK(!bad_in_handler, "%s: the handler read wrong bytes", what);
+	verify(data, DATA, (unsigned)handled, what);
+}
+
+static void usr1(bool altstack)
+{
+	data = heap_pages(DATA);
+	fill(data, DATA, 0);
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = usr_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	SYS_OK(sigaction(SIGUSR1, &sa, NULL), "sigaction(SIGUSR1)");
+	deliver(SIGUSR1, "SIGUSR1 handler");
+
+	/* Sent by another process (the kernel queues it for us). */
+	evict_all(&sw);
+	sigset_t block, old;
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	pid_t pid = fork();
+	SYS_OK(pid, "fork");
+	if (pid == 0) {
+		kill(getppid(), SIGUSR1);
+		_exit(0);
+	}
+	waitpid(pid, NULL, 0);
+	sig_atomic_t before = handled;
+	sigprocmask(SIG_SETMASK, &old, NULL); /* delivered here */
+	CHECK(handled == before + 1, "SIGUSR1 from another process: the handler did not run");
+	verify(data, DATA, (unsigned)handled, "SIGUSR1 from another process");
+
+	/* signal() */
+	CHECK(signal(SIGUSR2, plain_handler) != SIG_ERR, "signal(SIGUSR2)");
+	deliver(SIGUSR2, "SIGUSR2 handler installed with signal()");
+	struct sigaction cur;
+	SYS_OK(sigaction(SIGUSR2, NULL, &cur), "sigaction(SIGUSR2, NULL, &old)");
+	CHECK(cur.sa_handler == plain_handler, "sigaction does not report the handler");
+
+	if (!altstack)
+		return;
+	/* An alternate stack in a remote heap block. */
+	enum { ALT = 16 * PAGE };
+	char *alt = heap_pages(ALT);
+	stack_t ss = { .ss_sp = alt, .ss_size = ALT };
+	SYS_OK(sigaltstack(&ss, NULL), "sigaltstack");
+	alt_lo = alt;
+	alt_hi = alt + ALT;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	SYS_OK(sigaction(SIGUSR1, &sa, NULL), "sigaction(SIGUSR1, SA_ONSTACK)");
+	evict_all(&sw);
+	need_remote(alt + ALT - PAGE, PAGE, "top of the alternate stack");
+	deliver(SIGUSR1, "SIGUSR1 handler on a remote alternate stack");
+	CHECK(on_alt, "the handler did not run on the alternate stack");
+	ss.ss_flags = SS_DISABLE;
+	SYS_OK(sigaltstack(&ss, NULL), "sigaltstack(SS_DISABLE)");
+	free(alt);
+}
+
+/* --- SIGBUS ----------------------------------------------------------------- */
+
+static sigjmp_buf bus_env;
+static void *volatile bus_addr;
+static volatile int bus_code, bus_count;
+
+static void bus_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	bus_addr = si->si_addr;
+	bus_code = si->si_code;
+	bus_count++;
+	siglongjmp(bus_env, 1);
+}
+
+static void bus_plain(int sig)
+{
+	(void)sig;
+	bus_count++;
+	siglongjmp(bus_env, 1);
+}
+
+/* A page of a mapping past the end of its file: touching it is SIGBUS. */
+static volatile uint8_t *beyond_eof(void)
+{
+	FILE *f = tmpfile();
+	CHECK(f, "tmpfile");
+	CHECK(ftruncate(fileno(f), 100) == 0, "ftruncate");
+	uint8_t *m = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fileno(f), 0);
+	CHECK(m != MAP_FAILED, "mmap(file): %s", strerror(errno));
+	fclose(f);
+	return m + PAGE;
+}
+
+static void bus(void)
+{
+	enum { LEN = 64 * PAGE };
+	uint8_t *mem = heap_pages(LEN);
+	volatile uint8_t *eof = beyond_eof();
+
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = bus_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	SYS_OK(sigaction(SIGBUS, &sa, NULL), "sigaction(SIGBUS)");
+	SYS_OK(sigaction(SIGBUS, NULL, &old), "sigaction(SIGBUS, NULL, &old)");
+	CHECK((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == bus_handler,
+	      "sigaction does not report the program's SIGBUS handler");
+
+	for (int round = 0; round < 5; round++) {
+		/* Loads and stores that fault (dime's SIGBUSes in signal mode). */
+		fill(mem, LEN, (unsigned)round);
+		evict_all(&sw);
+		need_remote(mem, LEN, "heap buffer");
+		verify(mem, LEN, (unsigned)round, "heap buffer between real SIGBUSes");
+		int before = bus_count;
+		if (sigsetjmp(bus_env, 1) == 0) {
+			(void)*eof;
+			fail("no SIGBUS touching beyond the end of a mapped file");
+		}
+		CHECK(bus_count == before + 1, "the SIGBUS handler ran %d times",
+		      bus_count - before);
+		CHECK(bus_addr == (void *)eof, "SIGBUS si_addr %p, want %p", bus_addr,
+		      (void *)eof);
+		CHECK(bus_code == BUS_ADRERR, "SIGBUS si_code %d, want BUS_ADRERR", bus_code);
+	}
+
+	/* signal() for SIGBUS, and what it returns. */
+	sighandler_t prev = signal(SIGBUS, bus_plain);
+	CHECK(prev != SIG_ERR, "signal(SIGBUS)");
+	prev = signal(SIGBUS, bus_plain);
+	CHECK(prev == bus_plain, "signal(SIGBUS) returned %p, want the handler set before",
+	      (void *)prev);
+	int before = bus_count;
+	if (sigsetjmp(bus_env, 1) == 0) {
+		(void)*eof;
+		fail("no SIGBUS with a handler from signal()");
+	}
+	CHECK(bus_count == before + 1, "the signal() SIGBUS handler did not run");
+	fill(mem, LEN, 9);
+	evict_all(&sw);
+	verify(mem, LEN, 9, "heap buffer after SIGBUS handlers");
+
+	/* Default action: a real SIGBUS kills, a dime one does not. */
+	pid_t pid = fork();
+	SYS_OK(pid, "fork");
+	if (pid == 0) {
+		signal(SIGBUS, SIG_DFL);
+		fill(mem, LEN, 10);
+		evict_all(&sw);
+		verify(mem, LEN, 10, "child's heap buffer with SIGBUS at SIG_DFL");
+		(void)*eof;
+		_exit(3);
+	}
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS,
+	      "a real SIGBUS with the default action: status %#x, want death by SIGBUS", st);
+	free(mem);
+}
+
+int main(int argc, char **argv)
+{
+	prog_name = "signals";
+	const char *what = argc > 1 ? argv[1] : "";
+	if (!strcmp(what, "usr1"))
+		usr1(true);
+	else if (!strcmp(what, "usr1-noaltstack"))
+		usr1(false);
+	else if (!strcmp(what, "bus"))
+		bus();
+	else
+		fail("usage: signals usr1|usr1-noaltstack|bus");
+	return 0;
+}
