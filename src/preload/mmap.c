@@ -1,30 +1,77 @@
 /* The program's own anonymous private mappings, served from the emulated
- * region: mmap, munmap, mremap and madvise.
+ * region: mmap, munmap, mremap, madvise and mprotect.
  *
  * A mapping is a page-aligned mimalloc block, discarded on creation so that
  * it reads as zeroes lazily, as fresh anonymous memory does. Each page
  * remembers the block it belongs to, so a partial munmap zeroes and
  * releases just those pages and the block is freed when its last page is
  * unmapped. Anything else (files, shared, stacks, executable or fixed
- * mappings, and dime's or mimalloc's own) goes to the kernel unchanged. */
+ * mappings, and dime's or mimalloc's own) goes to the kernel unchanged.
+ *
+ * The program may also change what the kernel has at an emulated page:
+ *   mprotect   Pages move between the region and its store with
+ *              UFFDIO_MOVE, which needs both sides to have the same
+ *              protection: a remote page could not come back into a
+ *              read-only page, nor a local one leave it. Pages are
+ *              therefore made local before their protection changes and
+ *              stay local ("pinned": out of the policy's order) until it
+ *              is read-write again.
+ *   MAP_FIXED  A mapping of the kernel's replaces the pages ("foreign"):
+ *              they are no longer emulated, and their block stays the
+ *              program's until it unmaps them.
+ * munmap gives such pages a plain registered mapping back before their
+ * block returns to mimalloc, which would otherwise hand out memory that is
+ * read-only or someone's file. */
 #define _GNU_SOURCE
 #include "preload.h"
 #include "../engine/book.h"
 #include "../engine/ranges.h"
 #include "../engine/sys.h"
+#include "../engine/uffd.h"
 
 #include <errno.h>
 #include <mimalloc.h>
+#include <sched.h>
 #include <stdarg.h>
+#include <string.h>
 
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
 #endif
 
+#define RW (PROT_READ | PROT_WRITE)
+
+/* kind_of[pg]: what the program made of the page. */
+enum {
+	KIND_PLAIN = 0,      /* read-write, registered: emulated */
+	KIND_PROT = 0x80,    /* | the protection (not RW): pinned local */
+	KIND_FOREIGN = 0x40, /* replaced by a kernel mapping */
+};
+
 /* block_of[pg]: 1 + first page of the mapping page pg belongs to, or 0.
- * live[first]: pages of that mapping still mapped. Guarded by lock. */
+ * live[first]: pages of that mapping still mapped. Guarded by lock, as is
+ * kind_of[] and `odd`, the number of pages that are not KIND_PLAIN. */
 static uint32_t *block_of, *live;
+static uint8_t *kind_of;
+static size_t odd;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A fork() while another thread holds the lock would leave it locked in
+ * the child for good. */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+static void fork_child(void)
+{
+	pthread_mutex_init(&lock, NULL);
+}
 
 int mappings_init(struct region *r)
 {
@@ -32,7 +79,11 @@ int mappings_init(struct region *r)
 		return -EINVAL;
 	block_of = book_alloc(r->npages * sizeof(uint32_t));
 	live = book_alloc(r->npages * sizeof(uint32_t));
-	return block_of && live ? 0 : -ENOMEM;
+	kind_of = book_alloc(r->npages);
+	if (!block_of || !live || !kind_of)
+		return -ENOMEM;
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	return 0;
 }
 
 static size_t page_up(size_t n)
@@ -40,12 +91,21 @@ static size_t page_up(size_t n)
 	return (n + engine.page_size - 1) & ~(engine.page_size - 1);
 }
 
-static bool emulable(void *addr, int prot, int flags)
+static size_t page_of(uintptr_t addr)
 {
-	return preload_ready() && !addr && prot == (PROT_READ | PROT_WRITE) &&
-	       (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE &&
-	       !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_STACK | MAP_GROWSDOWN |
-			  MAP_HUGETLB));
+	return (addr - preload_region->base) >> engine.page_shift;
+}
+
+static int sys_mprotect(void *addr, size_t len, int prot)
+{
+	return (int)syscall(SYS_mprotect, addr, len, prot);
+}
+
+static bool emulable(int prot, int flags)
+{
+	return preload_ready() && prot == RW && (flags & MAP_ANONYMOUS) &&
+	       (flags & MAP_TYPE) == MAP_PRIVATE &&
+	       !(flags & (MAP_FIXED_NOREPLACE | MAP_STACK | MAP_GROWSDOWN | MAP_HUGETLB));
 }
 
 static void *map_emulated(size_t len)
@@ -60,7 +120,7 @@ static void *map_emulated(size_t len)
 		return MAP_FAILED;
 	}
 	region_discard(r, (uintptr_t)p, size);
-	size_t first = ((uintptr_t)p - r->base) >> engine.page_shift, n = size >> engine.page_shift;
+	size_t first = page_of((uintptr_t)p), n = size >> engine.page_shift;
 	pthread_mutex_lock(&lock);
 	for (size_t i = 0; i < n; i++)
 		block_of[first + i] = (uint32_t)first + 1;
@@ -69,22 +129,56 @@ static void *map_emulated(size_t len)
 	return p;
 }
 
+/* Gives the pages of [s, s+n) that are not plain a fresh registered
+ * read-write mapping, as the region had at first. Their bytes must be
+ * discarded already. Returns false if the kernel refused. lock held. */
+static bool make_plain(uintptr_t s, size_t n)
+{
+	struct region *r = preload_region;
+	size_t first = page_of(s), np = n >> engine.page_shift;
+	for (size_t i = 0; i < np;) {
+		if (kind_of[first + i] == KIND_PLAIN) {
+			i++;
+			continue;
+		}
+		size_t j = i;
+		while (j < np && kind_of[first + j] != KIND_PLAIN)
+			j++;
+		void *at = (void *)(s + (i << engine.page_shift));
+		size_t len = (j - i) << engine.page_shift;
+		if (sys_mmap(at, len, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+			     0) == MAP_FAILED)
+			return false;
+		sys_madvise(at, len, MADV_NOHUGEPAGE);
+		if (uffd_register(r->server->uffd, (uintptr_t)at, len))
+			return false;
+		for (size_t k = i; k < j; k++)
+			kind_of[first + k] = KIND_PLAIN;
+		odd -= j - i;
+		i = j;
+	}
+	return true;
+}
+
 /* Zeroes [addr, addr+len) of the region and frees mappings left with no
  * page. */
 static void unmap_emulated(uintptr_t addr, size_t len)
 {
 	struct region *r = preload_region;
 	region_discard(r, addr, len);
-	size_t first = (addr - r->base) >> engine.page_shift, n = len >> engine.page_shift;
+	size_t first = page_of(addr), n = len >> engine.page_shift;
 	void *freed[64];
 	int nfreed = 0;
 	pthread_mutex_lock(&lock);
+	/* A block whose pages could not be made plain again is leaked:
+	 * better than mimalloc serving that memory. */
+	bool plain = !odd || make_plain(addr, len);
 	for (size_t pg = first; pg < first + n; pg++) {
 		uint32_t b = block_of[pg];
 		if (!b)
 			continue;
 		block_of[pg] = 0;
-		if (--live[b - 1] == 0 && nfreed < 64)
+		if (--live[b - 1] == 0 && plain && nfreed < 64)
 			freed[nfreed++] = (void *)(r->base + ((size_t)(b - 1) << engine.page_shift));
 	}
 	pthread_mutex_unlock(&lock);
@@ -109,16 +203,50 @@ static bool clip(const void *addr, size_t len, uintptr_t *start, size_t *n)
 	return true;
 }
 
+/* Is any page of [s, s+n) of the given kind (KIND_PROT: any protection)? */
+static bool any_kind(uintptr_t s, size_t n, uint8_t kind)
+{
+	if (!odd)
+		return false;
+	size_t first = page_of(s), np = n >> engine.page_shift;
+	for (size_t i = 0; i < np; i++)
+		if (kind_of[first + i] & kind)
+			return true;
+	return false;
+}
+
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	if (len && emulable(addr, prot, flags))
+	if (len && !(flags & MAP_FIXED) && !addr && emulable(prot, flags))
 		return map_emulated(len);
 	uintptr_t s;
 	size_t n;
+	if (!(flags & MAP_FIXED) || ((uintptr_t)addr & (engine.page_size - 1)) ||
+	    !clip(addr, len, &s, &n))
+		return sys_mmap(addr, len, prot, flags, fd, off);
+
 	/* A fixed mapping over emulated memory replaces what was there. */
-	if ((flags & MAP_FIXED) && clip(addr, len, &s, &n))
-		unmap_emulated(s, n);
-	return sys_mmap(addr, len, prot, flags, fd, off);
+	struct region *r = preload_region;
+	region_discard(r, s, n);
+	pthread_mutex_lock(&lock);
+	void *p;
+	if (emulable(prot, flags) && s == (uintptr_t)addr && n == page_up(len)) {
+		/* A fresh anonymous mapping: the zeroed pages are one. */
+		p = odd && !make_plain(s, n) ? MAP_FAILED : addr;
+		if (p == MAP_FAILED)
+			errno = ENOMEM;
+	} else {
+		p = sys_mmap(addr, len, prot, flags, fd, off);
+		if (p != MAP_FAILED) {
+			size_t first = page_of(s);
+			for (size_t i = 0; i < n >> engine.page_shift; i++) {
+				odd += kind_of[first + i] == KIND_PLAIN;
+				kind_of[first + i] = KIND_FOREIGN;
+			}
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	return p;
 }
 
 void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -145,12 +273,115 @@ int munmap(void *addr, size_t len)
 	return rc ? -1 : 0;
 }
 
+/* Pins the pages of [s, s+n) local and gives them protection prot (not
+ * RW); or, with prot RW, unpins them. Non-foreign pages only; the caller
+ * changes the protection of foreign ones. Returns 0 or -1 with errno.
+ * lock held. */
+static int protect(uintptr_t s, size_t n, int prot)
+{
+	struct region *r = preload_region;
+	size_t first = page_of(s), np = n >> engine.page_shift;
+	if (prot == RW) {
+		if (sys_mprotect((void *)s, n, prot))
+			return -1;
+		pthread_mutex_lock(&r->lock);
+		for (size_t i = 0; i < np; i++) {
+			if (!(kind_of[first + i] & KIND_PROT))
+				continue;
+			kind_of[first + i] = KIND_PLAIN;
+			odd--;
+			if (r->state[first + i] == PAGE_LOCAL)
+				r->policy->page_local(r->policy_state, first + i);
+		}
+		pthread_mutex_unlock(&r->lock);
+		return 0;
+	}
+	/* Fetch and pin page by page: a pinned page is never a victim, so
+	 * this ends even for a range larger than the budget. */
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < np;) {
+		size_t pg = first + i;
+		enum page_state st = r->state[pg];
+		if (kind_of[pg] & KIND_FOREIGN) {
+			i++;
+		} else if (st == PAGE_LOCAL || st == PAGE_UNTOUCHED) {
+			/* An untouched page gets the zero page on a read and
+			 * then could not leave: dime reports that and keeps
+			 * it local, which is right. */
+			if (st == PAGE_LOCAL)
+				r->policy->page_gone(r->policy_state, pg);
+			i++;
+		} else {
+			/* Remote or in flight: a read brings it in (only a
+			 * read-write page can be remote). */
+			pthread_mutex_unlock(&r->lock);
+			if (st == PAGE_REMOTE)
+				(void)*(volatile char *)(r->base + (pg << engine.page_shift));
+			else
+				sched_yield();
+			pthread_mutex_lock(&r->lock);
+		}
+	}
+	/* Under the lock: no page of the range can be chosen now. */
+	int rc = sys_mprotect((void *)s, n, prot);
+	int err = errno;
+	for (size_t i = 0; i < np; i++) {
+		size_t pg = first + i;
+		if (kind_of[pg] & KIND_FOREIGN)
+			continue;
+		if (rc == 0) {
+			odd += kind_of[pg] == KIND_PLAIN;
+			kind_of[pg] = (uint8_t)(KIND_PROT | prot);
+		} else if (kind_of[pg] == KIND_PLAIN && r->state[pg] == PAGE_LOCAL) {
+			r->policy->page_local(r->policy_state, pg);
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	errno = err;
+	return rc;
+}
+
+int mprotect(void *addr, size_t len, int prot)
+{
+	uintptr_t s;
+	size_t n;
+	if (((uintptr_t)addr & (engine.page_size - 1)) || !clip(addr, len, &s, &n))
+		return sys_mprotect(addr, len, prot);
+	pthread_mutex_lock(&lock);
+	int rc = 0;
+	/* Runs of foreign and of emulated pages. */
+	size_t first = page_of(s), np = n >> engine.page_shift;
+	for (size_t i = 0; i < np && !rc;) {
+		bool foreign = kind_of[first + i] & KIND_FOREIGN;
+		size_t j = i;
+		while (j < np && (bool)(kind_of[first + j] & KIND_FOREIGN) == foreign)
+			j++;
+		uintptr_t at = s + (i << engine.page_shift);
+		size_t run = (j - i) << engine.page_shift;
+		rc = foreign ? sys_mprotect((void *)at, run, prot) : protect(at, run, prot);
+		i = j;
+	}
+	pthread_mutex_unlock(&lock);
+	/* Any part outside the region is the kernel's. */
+	uintptr_t a = (uintptr_t)addr, e = a + page_up(len);
+	if (!rc && a < s)
+		rc = sys_mprotect(addr, s - a, prot);
+	if (!rc && e > s + n)
+		rc = sys_mprotect((void *)(s + n), e - (s + n), prot);
+	return rc;
+}
+
 int madvise(void *addr, size_t len, int advice)
 {
 	uintptr_t s;
 	size_t n;
 	if (!clip(addr, len, &s, &n) || (uintptr_t)addr != s || page_up(len) != n)
 		return sys_madvise(addr, len, advice);
+	pthread_mutex_lock(&lock);
+	bool foreign = any_kind(s, n, KIND_FOREIGN);
+	pthread_mutex_unlock(&lock);
+	if (foreign)
+		return sys_madvise(addr, len, advice); /* rare: not worth splitting */
 	switch (advice) {
 	case MADV_DONTNEED:
 	case MADV_FREE:
@@ -171,6 +402,59 @@ int madvise(void *addr, size_t len, int advice)
 	default:
 		return sys_madvise(addr, len, advice);
 	}
+}
+
+/* mremap of emulated memory: the pages move within the region (keeping
+ * their protection, as the kernel's mremap does). */
+static void *remap_emulated(uintptr_t s, size_t n, size_t want)
+{
+	pthread_mutex_lock(&lock);
+	bool foreign = any_kind(s, n, KIND_FOREIGN), prot = any_kind(s, n, KIND_PROT);
+	uint8_t *kinds = NULL;
+	size_t np = n >> engine.page_shift;
+	if (!foreign && prot && (kinds = book_alloc(np))) {
+		/* Pages move only between equal protections: move them
+		 * read-write and protect them again at the destination. */
+		memcpy(kinds, kind_of + page_of(s), np);
+		protect(s, n, RW);
+	}
+	pthread_mutex_unlock(&lock);
+	if (foreign || (prot && !kinds)) {
+		/* Part of it is a file (or other) mapping of the kernel's:
+		 * not something a block of the region can become. */
+		errno = foreign ? EINVAL : ENOMEM;
+		return MAP_FAILED;
+	}
+	void *p = map_emulated(want);
+	int err = p == MAP_FAILED ? -errno : region_move(preload_region, (uintptr_t)p, s, n);
+	void *ret = p;
+	uintptr_t keep = err ? s : (uintptr_t)p; /* where the bytes are now */
+	if (err) {
+		if (p != MAP_FAILED)
+			unmap_emulated((uintptr_t)p, want);
+		errno = -err;
+		ret = MAP_FAILED;
+	}
+	if (kinds) {
+		pthread_mutex_lock(&lock);
+		for (size_t i = 0; i < np;) {
+			size_t j = i;
+			while (j < np && kinds[j] == kinds[i])
+				j++;
+			if (kinds[i] & KIND_PROT)
+				protect(keep + (i << engine.page_shift), (j - i) << engine.page_shift,
+					kinds[i] & ~KIND_PROT);
+			i = j;
+		}
+		/* The kernel grows a mapping with the protection of its end. */
+		if (!err && (kinds[np - 1] & KIND_PROT))
+			protect(keep + n, want - n, kinds[np - 1] & ~KIND_PROT);
+		pthread_mutex_unlock(&lock);
+		book_free(kinds, np);
+	}
+	if (!err)
+		unmap_emulated(s, n);
+	return ret;
 }
 
 void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
@@ -203,15 +487,5 @@ void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 		errno = ENOMEM;
 		return MAP_FAILED;
 	}
-	void *p = map_emulated(want);
-	if (p == MAP_FAILED)
-		return p;
-	int err = region_move(preload_region, (uintptr_t)p, s, n);
-	if (err) {
-		unmap_emulated((uintptr_t)p, want);
-		errno = -err;
-		return MAP_FAILED;
-	}
-	unmap_emulated(s, n);
-	return p;
+	return remap_emulated(s, n, want);
 }
