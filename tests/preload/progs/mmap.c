@@ -5,6 +5,8 @@
  * behave as without dime. Every check covers local and remote pages. */
 #include "common.h"
 
+#include <setjmp.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 static struct sweeper sw;
@@ -196,13 +198,245 @@ static void not_emulated(void)
 	SYS_OK(munmap(ro, LEN), "munmap");
 }
 
-int main(void)
+/* --- protection changes ---------------------------------------------------- */
+
+static sigjmp_buf probe_env;
+static volatile sig_atomic_t probing;
+
+static void on_segv(int sig)
+{
+	(void)sig;
+	if (!probing)
+		_exit(99);
+	siglongjmp(probe_env, 1);
+}
+
+/* Can the program write at p (keeping its byte)? */
+static bool writable(volatile uint8_t *p)
+{
+	probing = 1;
+	if (sigsetjmp(probe_env, 1)) {
+		probing = 0;
+		return false;
+	}
+	*p = *p;
+	probing = 0;
+	return true;
+}
+
+static bool readable(volatile uint8_t *p)
+{
+	probing = 1;
+	if (sigsetjmp(probe_env, 1)) {
+		probing = 0;
+		return false;
+	}
+	(void)*p;
+	probing = 0;
+	return true;
+}
+
+/* mprotect of emulated pages: remote ones become readable (not a hang or
+ * zeroes), protected ones keep their bytes however much is evicted, and
+ * unmapping them gives the memory back usable. */
+static void protect(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_segv;
+	sigemptyset(&sa.sa_mask);
+	SYS_OK(sigaction(SIGSEGV, &sa, NULL), "sigaction(SIGSEGV)");
+
+	/* Read-only, on remote pages and more of them than the budget. */
+	enum { BIG = 200 };
+	uint8_t *p = map(BIG * PAGE);
+	fill(p, BIG * PAGE, 20);
+	evict_all(&sw);
+	need_remote(p, BIG * PAGE, "pages to protect");
+	SYS_OK(mprotect(p, BIG * PAGE, PROT_READ), "mprotect(PROT_READ) of remote pages");
+	verify(p, BIG * PAGE, 20, "remote pages made read-only");
+	evict_all(&sw);
+	verify(p, BIG * PAGE, 20, "read-only pages after a sweep");
+	CHECK(!writable(p + 5 * PAGE), "a read-only page is writable");
+	SYS_OK(mprotect(p, BIG * PAGE, PROT_READ | PROT_WRITE), "mprotect back to read-write");
+	CHECK(writable(p + 5 * PAGE), "a page made read-write again is not writable");
+	fill(p, BIG * PAGE, 21);
+	evict_all(&sw);
+	need_remote(p, BIG * PAGE, "pages read-write again");
+	verify(p, BIG * PAGE, 21, "pages read-write again");
+
+	/* A guard page in the middle, then munmap: the memory comes back. */
+	SYS_OK(mprotect(p + 10 * PAGE, PAGE, PROT_NONE), "mprotect(PROT_NONE)");
+	CHECK(!readable(p + 10 * PAGE), "a PROT_NONE page is readable");
+	evict_all(&sw);
+	verify(p, 10 * PAGE, 21, "pages before a guard page");
+	verify_at(p + 11 * PAGE, (BIG - 11) * PAGE, 11 * PAGE, 21, "pages after a guard page");
+	SYS_OK(munmap(p, BIG * PAGE), "munmap of a mapping with a guard page");
+	for (int i = 0; i < 8; i++) {
+		uint8_t *q = map(BIG * PAGE);
+		verify_zero(q, BIG * PAGE, "mmap after unmapping a guard page");
+		CHECK(writable(q + 10 * PAGE), "a page of a fresh mapping is not writable");
+		fill(q, BIG * PAGE, 22);
+		SYS_OK(munmap(q, BIG * PAGE), "munmap");
+	}
+	/* The same through malloc, which gets the freed memory. */
+	for (int i = 0; i < 64; i++) {
+		uint8_t *m = malloc(BIG * PAGE / 8);
+		CHECK(m, "malloc");
+		memset(m, 0x5a, BIG * PAGE / 8);
+		free(m);
+	}
+
+	/* mremap keeps protections, also for the part it adds. */
+	p = map(8 * PAGE);
+	fill(p, 8 * PAGE, 23);
+	evict_all(&sw);
+	SYS_OK(mprotect(p + 4 * PAGE, 4 * PAGE, PROT_READ), "mprotect(PROT_READ)");
+	uint8_t *q = mremap(p, 8 * PAGE, 16 * PAGE, MREMAP_MAYMOVE);
+	CHECK(q != MAP_FAILED, "mremap of a partly read-only mapping: %s", strerror(errno));
+	verify(q, 8 * PAGE, 23, "mremap'd partly read-only mapping");
+	CHECK(writable(q + 3 * PAGE), "mremap: a read-write page became read-only");
+	CHECK(!writable(q + 4 * PAGE), "mremap: a read-only page became writable");
+	CHECK(!writable(q + 12 * PAGE), "mremap: the grown part is not read-only");
+	evict_all(&sw);
+	verify(q, 8 * PAGE, 23, "mremap'd partly read-only mapping after a sweep");
+
+	/* A fork()ed child sees the protected bytes. */
+	pid_t pid = fork();
+	SYS_OK(pid, "fork");
+	if (pid == 0) {
+		evict_all(&sw);
+		verify(q, 8 * PAGE, 23, "child's copy of a partly read-only mapping");
+		_exit(0);
+	}
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && !WEXITSTATUS(st),
+	      "a child reading protected pages failed: status %#x", st);
+	SYS_OK(munmap(q, 16 * PAGE), "munmap");
+
+	/* Heap memory too (a JIT's buffer, say): protected, then back. */
+	uint8_t *h = heap_pages(16 * PAGE);
+	fill(h, 16 * PAGE, 24);
+	evict_all(&sw);
+	SYS_OK(mprotect(h, 16 * PAGE, PROT_READ), "mprotect(PROT_READ) of heap pages");
+	verify(h, 16 * PAGE, 24, "read-only heap pages");
+	SYS_OK(mprotect(h, 16 * PAGE, PROT_READ | PROT_WRITE), "mprotect(RW) of heap pages");
+	free(h);
+	signal(SIGSEGV, SIG_DFL);
+}
+
+/* MAP_FIXED over an emulated mapping replaces those pages: by a file, which
+ * must never be handed out as memory again; by anonymous memory, which is
+ * emulated and zero. */
+static void fixed(void)
+{
+	enum { LEN = 8 * PAGE };
+	FILE *f = tmpfile();
+	CHECK(f, "tmpfile");
+	static uint8_t data[2 * PAGE];
+	fill(data, 2 * PAGE, 30);
+	CHECK(pwrite(fileno(f), data, 2 * PAGE, 0) == 2 * PAGE, "pwrite");
+
+	uint8_t *p = map(LEN);
+	fill(p, LEN, 31);
+	evict_all(&sw);
+	void *r = mmap(p + 2 * PAGE, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		       fileno(f), 0);
+	CHECK(r == p + 2 * PAGE, "MAP_FIXED file mapping over emulated pages: %s", strerror(errno));
+	verify(p + 2 * PAGE, 2 * PAGE, 30, "file mapped over emulated pages");
+	verify(p, 2 * PAGE, 31, "emulated pages before a file mapped over others");
+	verify_at(p + 4 * PAGE, 4 * PAGE, 4 * PAGE, 31, "emulated pages after it");
+	fill(p + 2 * PAGE, 2 * PAGE, 32);
+	CHECK(pread(fileno(f), data, 2 * PAGE, 0) == 2 * PAGE, "pread");
+	verify(data, 2 * PAGE, 32, "file written through a MAP_FIXED mapping");
+	/* The rest goes; the file mapping stays and must not be reused. */
+	SYS_OK(munmap(p, 2 * PAGE), "munmap");
+	SYS_OK(munmap(p + 4 * PAGE, 4 * PAGE), "munmap");
+	for (int i = 0; i < 200; i++) {
+		uint8_t *m = malloc(PAGE);
+		CHECK(m, "malloc");
+		memset(m, 0xaa, PAGE);
+		uint8_t *q = map(2 * PAGE);
+		memset(q, 0xbb, 2 * PAGE);
+	}
+	verify(p + 2 * PAGE, 2 * PAGE, 32, "a MAP_FIXED file mapping after much allocation");
+	CHECK(pread(fileno(f), data, 2 * PAGE, 0) == 2 * PAGE, "pread");
+	verify(data, 2 * PAGE, 32, "a file mapped with MAP_FIXED after much allocation");
+	SYS_OK(munmap(p + 2 * PAGE, 2 * PAGE), "munmap of the file mapping");
+	fclose(f);
+	for (int i = 0; i < 8; i++) {
+		uint8_t *q = map(LEN);
+		verify_zero(q, LEN, "mmap after unmapping a MAP_FIXED file mapping");
+		fill(q, LEN, 33);
+		evict_all(&sw);
+		verify(q, LEN, 33, "mmap after unmapping a MAP_FIXED file mapping");
+	}
+
+	/* Anonymous over emulated: zero, and still emulated. */
+	p = map(LEN);
+	fill(p, LEN, 34);
+	r = mmap(p + PAGE, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+		 -1, 0);
+	CHECK(r == p + PAGE, "MAP_FIXED anonymous mapping: %s", strerror(errno));
+	verify_zero(p + PAGE, 2 * PAGE, "MAP_FIXED anonymous mapping over emulated pages");
+	verify(p, PAGE, 34, "the page before a MAP_FIXED anonymous mapping");
+	verify_at(p + 3 * PAGE, 5 * PAGE, 3 * PAGE, 34, "the pages after it");
+	fill(p, LEN, 35);
+	evict_all(&sw);
+	need_remote(p, LEN, "a MAP_FIXED anonymous mapping (still emulated)");
+	verify(p, LEN, 35, "a MAP_FIXED anonymous mapping");
+	SYS_OK(munmap(p, LEN), "munmap");
+}
+
+/* fork() with a file mapped (MAP_FIXED) over emulated pages. */
+static void fixed_fork(void)
+{
+	FILE *f = tmpfile();
+	CHECK(f, "tmpfile");
+	static uint8_t data[2 * PAGE];
+	fill(data, 2 * PAGE, 40);
+	CHECK(pwrite(fileno(f), data, 2 * PAGE, 0) == 2 * PAGE, "pwrite");
+	uint8_t *p = map(8 * PAGE);
+	fill(p, 8 * PAGE, 41);
+	void *r = mmap(p + 2 * PAGE, 2 * PAGE, PROT_READ, MAP_PRIVATE | MAP_FIXED, fileno(f), 0);
+	CHECK(r == p + 2 * PAGE, "MAP_FIXED file mapping over emulated pages: %s", strerror(errno));
+	evict_all(&sw);
+	pid_t pid = fork();
+	SYS_OK(pid, "fork");
+	if (pid == 0) {
+		verify(p + 2 * PAGE, 2 * PAGE, 40, "child: the file mapping");
+		verify(p, 2 * PAGE, 41, "child: emulated pages beside it");
+		uint8_t *m = heap_pages(64 * PAGE);
+		fill(m, 64 * PAGE, 42);
+		evict_all(&sw);
+		verify(m, 64 * PAGE, 42, "child: its heap");
+		_exit(0);
+	}
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+	CHECK(WIFEXITED(st) && !WEXITSTATUS(st), "a child forked with a file mapped over emulated "
+						 "pages exited with status %#x", st);
+	fclose(f);
+}
+
+int main(int argc, char **argv)
 {
 	prog_name = "mmap";
-	fresh_zero();
-	dontneed_free();
-	partial_munmap();
-	remap();
-	not_emulated();
+	const char *what = argc > 1 ? argv[1] : "basic";
+	if (!strcmp(what, "basic")) {
+		fresh_zero();
+		dontneed_free();
+		partial_munmap();
+		remap();
+		not_emulated();
+	} else if (!strcmp(what, "protect")) {
+		protect();
+	} else if (!strcmp(what, "fixed")) {
+		fixed();
+	} else if (!strcmp(what, "fixed-fork")) {
+		fixed_fork();
+	} else {
+		fail("usage: mmap [basic|protect|fixed|fixed-fork]");
+	}
 	return 0;
 }
