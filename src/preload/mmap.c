@@ -19,9 +19,14 @@
  *   MAP_FIXED  A mapping of the kernel's replaces the pages ("foreign"):
  *              they are no longer emulated, and their block stays the
  *              program's until it unmaps them.
+ *   madvise    MADV_WIPEONFORK and MADV_DONTFORK: the kernel applies them
+ *              to what is mapped at the pages, but a remote page's bytes
+ *              are in the store, so a fork()ed child would still see
+ *              them; the child discards such pages itself (and DONTFORK
+ *              ones are then holes, like foreign pages).
  * munmap gives such pages a plain registered mapping back before their
  * block returns to mimalloc, which would otherwise hand out memory that is
- * read-only or someone's file. */
+ * read-only, someone's file, or wiped in the next fork()ed child. */
 #define _GNU_SOURCE
 #include "preload.h"
 #include "../engine/book.h"
@@ -41,20 +46,33 @@
 
 #define RW (PROT_READ | PROT_WRITE)
 
-/* kind_of[pg]: what the program made of the page. */
+/* kind_of[pg]: what the program made of the page, bits. */
 enum {
 	KIND_PLAIN = 0,      /* read-write, registered: emulated */
 	KIND_PROT = 0x80,    /* | the protection (not RW): pinned local */
-	KIND_FOREIGN = 0x40, /* replaced by a kernel mapping */
+	KIND_FOREIGN = 0x40, /* replaced by a kernel mapping, or a hole */
+	KIND_WIPE = 0x20,    /* MADV_WIPEONFORK */
+	KIND_DONTFORK = 0x10,
+	KIND_FORK = KIND_WIPE | KIND_DONTFORK,
+	PROT_BITS = PROT_READ | PROT_WRITE | PROT_EXEC,
 };
 
 /* block_of[pg]: 1 + first page of the mapping page pg belongs to, or 0.
  * live[first]: pages of that mapping still mapped. Guarded by lock, as is
- * kind_of[] and `odd`, the number of pages that are not KIND_PLAIN. */
+ * kind_of[] with its counts: `odd` pages not plain, `forkish` pages with
+ * a KIND_FORK bit. */
 static uint32_t *block_of, *live;
 static uint8_t *kind_of;
-static size_t odd;
+static size_t odd, forkish;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void set_kind(size_t pg, uint8_t k)
+{
+	uint8_t old = kind_of[pg];
+	odd += (size_t)(k != 0) - (size_t)(old != 0);
+	forkish += (size_t)((k & KIND_FORK) != 0) - (size_t)((old & KIND_FORK) != 0);
+	kind_of[pg] = k;
+}
 
 /* A fork() while another thread holds the lock would leave it locked in
  * the child for good. */
@@ -68,9 +86,29 @@ static void fork_parent(void)
 	pthread_mutex_unlock(&lock);
 }
 
+/* Runs after the engine's own child handler has re-registered the region
+ * and rebuilt its page states. */
 static void fork_child(void)
 {
 	pthread_mutex_init(&lock, NULL);
+	if (!forkish)
+		return;
+	struct region *r = preload_region;
+	for (size_t pg = 0; pg < r->npages && forkish; pg++) {
+		uint8_t k = kind_of[pg];
+		if (!(k & KIND_FORK))
+			continue;
+		size_t end = pg + 1;
+		while (end < r->npages && (kind_of[end] & KIND_FORK) == (k & KIND_FORK))
+			end++;
+		uintptr_t at = r->base + (pg << engine.page_shift);
+		/* The kernel wiped (or left out) the local pages; the
+		 * remote ones are still in the store. */
+		region_discard(r, at, (end - pg) << engine.page_shift);
+		for (size_t i = pg; i < end; i++)
+			set_kind(i, k & KIND_DONTFORK ? KIND_FOREIGN : kind_of[i]);
+		pg = end - 1;
+	}
 }
 
 int mappings_init(struct region *r)
@@ -144,6 +182,7 @@ static bool make_plain(uintptr_t s, size_t n)
 		size_t j = i;
 		while (j < np && kind_of[first + j] != KIND_PLAIN)
 			j++;
+		/* Fresh: no protection, file or madvise flag of the old one. */
 		void *at = (void *)(s + (i << engine.page_shift));
 		size_t len = (j - i) << engine.page_shift;
 		if (sys_mmap(at, len, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
@@ -153,8 +192,7 @@ static bool make_plain(uintptr_t s, size_t n)
 		if (uffd_register(r->server->uffd, (uintptr_t)at, len))
 			return false;
 		for (size_t k = i; k < j; k++)
-			kind_of[first + k] = KIND_PLAIN;
-		odd -= j - i;
+			set_kind(first + k, KIND_PLAIN);
 		i = j;
 	}
 	return true;
@@ -203,7 +241,7 @@ static bool clip(const void *addr, size_t len, uintptr_t *start, size_t *n)
 	return true;
 }
 
-/* Is any page of [s, s+n) of the given kind (KIND_PROT: any protection)? */
+/* Has any page of [s, s+n) a bit of `kind`? */
 static bool any_kind(uintptr_t s, size_t n, uint8_t kind)
 {
 	if (!odd)
@@ -239,10 +277,8 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 		p = sys_mmap(addr, len, prot, flags, fd, off);
 		if (p != MAP_FAILED) {
 			size_t first = page_of(s);
-			for (size_t i = 0; i < n >> engine.page_shift; i++) {
-				odd += kind_of[first + i] == KIND_PLAIN;
-				kind_of[first + i] = KIND_FOREIGN;
-			}
+			for (size_t i = 0; i < n >> engine.page_shift; i++)
+				set_kind(first + i, KIND_FOREIGN);
 		}
 	}
 	pthread_mutex_unlock(&lock);
@@ -288,8 +324,7 @@ static int protect(uintptr_t s, size_t n, int prot)
 		for (size_t i = 0; i < np; i++) {
 			if (!(kind_of[first + i] & KIND_PROT))
 				continue;
-			kind_of[first + i] = KIND_PLAIN;
-			odd--;
+			set_kind(first + i, kind_of[first + i] & KIND_FORK);
 			if (r->state[first + i] == PAGE_LOCAL)
 				r->policy->page_local(r->policy_state, first + i);
 		}
@@ -330,9 +365,8 @@ static int protect(uintptr_t s, size_t n, int prot)
 		if (kind_of[pg] & KIND_FOREIGN)
 			continue;
 		if (rc == 0) {
-			odd += kind_of[pg] == KIND_PLAIN;
-			kind_of[pg] = (uint8_t)(KIND_PROT | prot);
-		} else if (kind_of[pg] == KIND_PLAIN && r->state[pg] == PAGE_LOCAL) {
+			set_kind(pg, (uint8_t)((kind_of[pg] & KIND_FORK) | KIND_PROT | (prot & PROT_BITS)));
+		} else if (!(kind_of[pg] & KIND_PROT) && r->state[pg] == PAGE_LOCAL) {
 			r->policy->page_local(r->policy_state, pg);
 		}
 	}
@@ -371,6 +405,24 @@ int mprotect(void *addr, size_t len, int prot)
 	return rc;
 }
 
+/* MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_DONTFORK, MADV_DOFORK: the
+ * kernel's, and remembered for fork_child(). lock held. */
+static int advise_fork(uintptr_t s, size_t n, int advice)
+{
+	int rc = sys_madvise((void *)s, n, advice);
+	if (rc)
+		return rc;
+	bool wipe = advice == MADV_WIPEONFORK || advice == MADV_KEEPONFORK;
+	bool set = advice == MADV_WIPEONFORK || advice == MADV_DONTFORK;
+	uint8_t bit = wipe ? KIND_WIPE : KIND_DONTFORK;
+	size_t first = page_of(s);
+	for (size_t i = 0; i < n >> engine.page_shift; i++) {
+		uint8_t k = kind_of[first + i];
+		set_kind(first + i, set ? k | bit : k & ~bit);
+	}
+	return 0;
+}
+
 int madvise(void *addr, size_t len, int advice)
 {
 	uintptr_t s;
@@ -390,6 +442,15 @@ int madvise(void *addr, size_t len, int advice)
 		 * one of the behaviours it allows. */
 		region_discard(preload_region, s, n);
 		return 0;
+	case MADV_WIPEONFORK:
+	case MADV_KEEPONFORK:
+	case MADV_DONTFORK:
+	case MADV_DOFORK: {
+		pthread_mutex_lock(&lock);
+		int rc = advise_fork(s, n, advice);
+		pthread_mutex_unlock(&lock);
+		return rc;
+	}
 	case MADV_HUGEPAGE:
 	case MADV_NOHUGEPAGE:
 	case MADV_COLLAPSE:
@@ -404,22 +465,35 @@ int madvise(void *addr, size_t len, int advice)
 	}
 }
 
-/* mremap of emulated memory: the pages move within the region (keeping
- * their protection, as the kernel's mremap does). */
+/* Gives fresh pages [at, at+len) the protection and fork flags that `kind`
+ * stands for. lock held. */
+static void reapply(uintptr_t at, size_t len, uint8_t kind)
+{
+	if (kind & KIND_PROT)
+		protect(at, len, kind & PROT_BITS);
+	if (kind & KIND_WIPE)
+		advise_fork(at, len, MADV_WIPEONFORK);
+	if (kind & KIND_DONTFORK)
+		advise_fork(at, len, MADV_DONTFORK);
+}
+
+/* mremap of emulated memory: the pages move within the region, keeping
+ * their protection and flags as the kernel's mremap does. */
 static void *remap_emulated(uintptr_t s, size_t n, size_t want)
 {
-	pthread_mutex_lock(&lock);
-	bool foreign = any_kind(s, n, KIND_FOREIGN), prot = any_kind(s, n, KIND_PROT);
-	uint8_t *kinds = NULL;
 	size_t np = n >> engine.page_shift;
-	if (!foreign && prot && (kinds = book_alloc(np))) {
+	uint8_t *kinds = NULL;
+	pthread_mutex_lock(&lock);
+	bool foreign = any_kind(s, n, KIND_FOREIGN);
+	bool special = !foreign && any_kind(s, n, 0xff);
+	if (special && (kinds = book_alloc(np))) {
 		/* Pages move only between equal protections: move them
-		 * read-write and protect them again at the destination. */
+		 * read-write, and give the destination what the source had. */
 		memcpy(kinds, kind_of + page_of(s), np);
 		protect(s, n, RW);
 	}
 	pthread_mutex_unlock(&lock);
-	if (foreign || (prot && !kinds)) {
+	if (foreign || (special && !kinds)) {
 		/* Part of it is a file (or other) mapping of the kernel's:
 		 * not something a block of the region can become. */
 		errno = foreign ? EINVAL : ENOMEM;
@@ -441,14 +515,13 @@ static void *remap_emulated(uintptr_t s, size_t n, size_t want)
 			size_t j = i;
 			while (j < np && kinds[j] == kinds[i])
 				j++;
-			if (kinds[i] & KIND_PROT)
-				protect(keep + (i << engine.page_shift), (j - i) << engine.page_shift,
-					kinds[i] & ~KIND_PROT);
+			reapply(keep + (i << engine.page_shift), (j - i) << engine.page_shift, kinds[i]);
 			i = j;
 		}
-		/* The kernel grows a mapping with the protection of its end. */
-		if (!err && (kinds[np - 1] & KIND_PROT))
-			protect(keep + n, want - n, kinds[np - 1] & ~KIND_PROT);
+		/* The kernel grows a mapping with the protection and flags of
+		 * its end. */
+		if (!err)
+			reapply(keep + n, want - n, kinds[np - 1]);
 		pthread_mutex_unlock(&lock);
 		book_free(kinds, np);
 	}
