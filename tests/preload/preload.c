@@ -256,6 +256,16 @@ Test(preload, map_fixed_over_emulated_signal_mode)
 	run_prog(&signal_mode, "mmap", ARGS("fixed"));
 }
 
+Test(preload, wipeonfork_dontfork)
+{
+	run_prog(&thread_mode, "mmap", ARGS("fork-advice"));
+}
+
+Test(preload, wipeonfork_dontfork_signal_mode)
+{
+	run_prog(&signal_mode, "mmap", ARGS("fork-advice"));
+}
+
 /* Engine bug, disabled until fixed: a fork()ed child registers the whole
  * region again in one UFFDIO_REGISTER (region_register), which fails with
  * EINVAL when the program has mapped a file over part of it; the child

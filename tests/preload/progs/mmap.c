@@ -419,6 +419,104 @@ static void fixed_fork(void)
 	fclose(f);
 }
 
+/* Runs fn in a fork()ed child and fails unless it exits 0. */
+static void in_child(void (*fn)(void *), void *arg, const char *what)
+{
+	pid_t pid = fork();
+	SYS_OK(pid, "fork");
+	if (pid == 0) {
+		prog_name = "mmap(child)";
+		fn(arg);
+		_exit(0);
+	}
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+	CHECK(WIFEXITED(st) && !WEXITSTATUS(st), "%s: the child's status is %#x", what, st);
+}
+
+enum { FA = 16 * PAGE };
+
+static void child_sees_zero(void *p)
+{
+	verify_zero(p, FA, "child: a MADV_WIPEONFORK mapping");
+}
+
+static void child_sees_data(void *p)
+{
+	evict_all(&sw);
+	verify(p, FA, 50, "child: a mapping after MADV_KEEPONFORK");
+}
+
+static void child_has_hole(void *p)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_segv;
+	sigemptyset(&sa.sa_mask);
+	SYS_OK(sigaction(SIGSEGV, &sa, NULL), "sigaction(SIGSEGV)");
+	CHECK(!readable(p) && !readable((uint8_t *)p + FA - 1),
+	      "child: a MADV_DONTFORK mapping is there");
+	/* Unmapped, its memory must serve again. */
+	SYS_OK(munmap(p, FA), "child: munmap of a MADV_DONTFORK mapping");
+	for (int i = 0; i < 16; i++) {
+		uint8_t *q = map(FA);
+		fill(q, FA, 51);
+		evict_all(&sw);
+		verify(q, FA, 51, "child: mmap after unmapping a MADV_DONTFORK mapping");
+	}
+}
+
+static uint8_t *reused[64];
+
+static void child_heap_intact(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 64; i++)
+		verify(reused[i], FA, 52, "child: heap memory that once was a MADV_WIPEONFORK mapping");
+}
+
+/* MADV_WIPEONFORK and MADV_DONTFORK on emulated mappings, with remote pages
+ * (whose bytes the kernel does not know of). */
+static void fork_advice(void)
+{
+	uint8_t *p = map(FA);
+	fill_mixed(p, FA, 50);
+	SYS_OK(madvise(p, FA, MADV_WIPEONFORK), "MADV_WIPEONFORK");
+	in_child(child_sees_zero, p, "MADV_WIPEONFORK");
+	verify(p, FA, 50, "parent: a MADV_WIPEONFORK mapping after fork");
+
+	/* mremap keeps the flag. */
+	uint8_t *q = mremap(p, FA, 2 * FA, MREMAP_MAYMOVE);
+	CHECK(q != MAP_FAILED, "mremap: %s", strerror(errno));
+	p = mremap(q, 2 * FA, FA, 0);
+	CHECK(p == q, "mremap shrink");
+	evict_all(&sw);
+	in_child(child_sees_zero, p, "MADV_WIPEONFORK after mremap");
+
+	SYS_OK(madvise(p, FA, MADV_KEEPONFORK), "MADV_KEEPONFORK");
+	in_child(child_sees_data, p, "MADV_KEEPONFORK");
+
+	/* Unmapped, the memory goes back to the heap without the flag. */
+	SYS_OK(madvise(p, FA, MADV_WIPEONFORK), "MADV_WIPEONFORK");
+	SYS_OK(munmap(p, FA), "munmap");
+	for (int i = 0; i < 64; i++) {
+		reused[i] = malloc(FA);
+		CHECK(reused[i], "malloc");
+		fill(reused[i], FA, 52);
+	}
+	evict_all(&sw);
+	in_child(child_heap_intact, NULL, "heap memory that once was MADV_WIPEONFORK");
+
+	p = map(FA);
+	fill_mixed(p, FA, 53);
+	SYS_OK(madvise(p, FA, MADV_DONTFORK), "MADV_DONTFORK");
+	in_child(child_has_hole, p, "MADV_DONTFORK");
+	verify(p, FA, 53, "parent: a MADV_DONTFORK mapping after fork");
+	SYS_OK(munmap(p, FA), "munmap");
+	for (int i = 0; i < 64; i++)
+		free(reused[i]);
+}
+
 int main(int argc, char **argv)
 {
 	prog_name = "mmap";
@@ -433,10 +531,12 @@ int main(int argc, char **argv)
 		protect();
 	} else if (!strcmp(what, "fixed")) {
 		fixed();
+	} else if (!strcmp(what, "fork-advice")) {
+		fork_advice();
 	} else if (!strcmp(what, "fixed-fork")) {
 		fixed_fork();
 	} else {
-		fail("usage: mmap [basic|protect|fixed|fixed-fork]");
+		fail("usage: mmap [basic|protect|fixed|fork-advice|fixed-fork]");
 	}
 	return 0;
 }
