@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static const size_t PS = 4096;
 enum { PAGES = 256, LOCAL = 32 };
@@ -42,9 +43,11 @@ struct churn {
 static void *churn(void *arg)
 {
 	struct churn *c = arg;
-	while (!atomic_load(&c->stop))
+	while (!atomic_load(&c->stop)) {
 		for (size_t i = 0; i < PAGES && !atomic_load(&c->stop); i++)
 			(void)*(volatile char *)(c->base + i * PS + 8);
+		usleep(500); /* leave the child some CPU on a 2-vCPU machine */
+	}
 	return NULL;
 }
 
