@@ -22,9 +22,12 @@ $(BUILD)/tests/preload: $(PROG_BINS) $(PRELOAD)
 .PHONY: check check-asan tests
 tests: all $(TEST_BINS)
 
+# The engine tests run twice: with UFFDIO_MOVE and with the copy fallback
+# that kernels before 6.8 get (DIME_NO_MOVE=1 forces it).
 check: deps
 	$(MAKE) tests
 	tests/run.sh $(BUILD) $(TEST_BINS)
+	DIME_NO_MOVE=1 tests/run.sh $(BUILD) $(BUILD)/tests/engine
 	$(MAKE) check-asan
 
 # The same engine tests on an instrumented build in its own directory.

@@ -8,6 +8,7 @@
 #include "uffd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,7 @@ static void init(void)
 	engine.page_size = (size_t)sysconf(_SC_PAGESIZE);
 	engine.page_shift = (unsigned)__builtin_ctzl(engine.page_size);
 	engine.zero_page = book_alloc(engine.page_size);
+	engine.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (!costs_from_env())
 		clock_init();
 	fork_handlers_install();
@@ -79,13 +81,14 @@ int server_start(struct server *s)
 	const struct uffd_caps *caps = uffd_caps();
 	if (caps->open_errno)
 		return -caps->open_errno;
-	if (!caps->has_move)
+	engine.use_move = caps->has_move && !getenv("DIME_NO_MOVE");
+	if (!engine.use_move && !caps->has_wp)
 		return -ENOTSUP;
 	/* Handler threads exist to serve the kernel's own accesses too; with
 	 * only user-mode faults trappable they would not. */
 	if (s->mode == DIME_MODE_THREAD && caps->user_mode_only)
 		return -EPERM;
-	uint64_t features = UFFD_FEATURE_MOVE;
+	uint64_t features = engine.use_move ? UFFD_FEATURE_MOVE : 0;
 	if (s->mode == DIME_MODE_SIGNAL)
 		features |= UFFD_FEATURE_SIGBUS;
 	int fd = uffd_open(features);
@@ -214,7 +217,8 @@ const char *dime_strerror(int err)
 	case -ENOSYS:
 		return "this kernel has no userfaultfd (CONFIG_USERFAULTFD)";
 	case -ENOTSUP:
-		return "this kernel lacks UFFDIO_MOVE (Linux 6.8 or later is needed)";
+		return "this kernel has neither UFFDIO_MOVE (Linux 6.8) nor write-protection "
+		       "of anonymous memory (Linux 5.7)";
 	case -ENOSPC:
 		return "too many emulated regions in this process (at most 64)";
 	default:

@@ -90,9 +90,12 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 		return;
 	}
 	if (st == PAGE_LOCAL) {
-		/* Local yet missing: the program discarded it without telling
-		 * dime (a raw madvise). Like the kernel, map zeroes. */
+		/* Local yet faulting: a write protection left over (copy
+		 * fallback), or the program discarded the page without telling
+		 * dime (a raw madvise): like the kernel, map zeroes. */
 		pthread_mutex_unlock(&r->lock);
+		if (!engine.use_move)
+			page_unprotect(r, pg);
 		page_in(r, pg, false, write);
 		return;
 	}

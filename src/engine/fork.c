@@ -20,6 +20,7 @@
 #include "internal.h"
 #include "uffd.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -55,6 +56,9 @@ static void parent(void)
 static void child(void)
 {
 	pthread_mutex_init(&engine.lock, NULL);
+	/* An open pagemap shows the mm of the process that opened it. */
+	close(engine.pagemap_fd);
+	engine.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	for (int m = 0; m < 2; m++) {
 		struct server *s = &engine.servers[m];
 		if (s->uffd < 0)

@@ -105,6 +105,10 @@ struct engine {
 	size_t page_size;
 	unsigned page_shift;
 	uint8_t *zero_page;
+	/* Page moves use UFFDIO_MOVE; false on kernels without it (or with
+	 * DIME_NO_MOVE=1): copy plus write-protect instead (pageio.c). */
+	bool use_move;
+	int pagemap_fd; /* /proc/self/pagemap, for the copy fallback */
 };
 extern struct engine engine;
 
@@ -129,6 +133,8 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin);
 bool page_out(struct region *r, size_t pg);
 /* Maps page pg from the store (remote) or zeroes (untouched). */
 void page_in(struct region *r, size_t pg, bool from_store, bool write);
+/* Copy fallback: lifts a write protection that no page-out holds. */
+void page_unprotect(struct region *r, size_t pg);
 
 /* --- region.c ------------------------------------------------------------- */
 int region_register(struct region *r, int uffd);

@@ -6,14 +6,20 @@
  * one place. After fork() a page may still be shared copy-on-write with the
  * other process; the kernel refuses to move it (EBUSY), so page-out first
  * breaks the sharing with a no-op atomic write and page-in copies instead.
+ *
+ * Kernels without UFFDIO_MOVE (before 6.8) get copies made just as safe by
+ * write protection: page-out write-protects the page, copies it to the
+ * store, zaps it and wakes any writer that hit the protection, which then
+ * faults the page back in as a remote page; page-in copies from the store.
  */
 #include "internal.h"
+#include "sys.h"
 #include "uffd.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <unistd.h>
 
 static void report_once(const char *what, int err)
 {
@@ -32,10 +38,48 @@ static void break_cow(uintptr_t addr)
 		;
 }
 
+/* Whether the page at addr has bytes (present or swapped out), from
+ * /proc/self/pagemap: touching a missing page from here would fault. */
+static bool has_bytes(uintptr_t addr)
+{
+	uint64_t e = 0;
+	off_t at = (off_t)(addr >> engine.page_shift) * 8;
+	if (pread(engine.pagemap_fd, &e, sizeof(e), at) != sizeof(e))
+		return true; /* cannot tell: copying is the safe side */
+	return e & (3ull << 62);
+}
+
+static bool page_out_copy(struct region *r, size_t pg)
+{
+	size_t ps = engine.page_size, off = pg * ps;
+	uintptr_t page = r->base + off, slot = r->store + off;
+	int uffd = r->server->uffd;
+	int err = uffd_writeprotect(uffd, page, ps, true);
+	if (err) {
+		report_once("page-out (UFFDIO_WRITEPROTECT)", -err);
+		return false;
+	}
+	if (has_bytes(page))
+		memcpy((void *)slot, (const void *)page, ps);
+	else
+		sys_madvise((void *)slot, ps, MADV_DONTNEED);
+	sys_madvise((void *)page, ps, MADV_DONTNEED);
+	uffd_wake(uffd, page, ps);
+	return true;
+}
+
+void page_unprotect(struct region *r, size_t pg)
+{
+	size_t ps = engine.page_size;
+	uffd_writeprotect(r->server->uffd, r->base + pg * ps, ps, false);
+}
+
 bool page_out(struct region *r, size_t pg)
 {
 	size_t ps = engine.page_size, off = pg * ps;
 	int uffd = r->server->uffd;
+	if (!engine.use_move)
+		return page_out_copy(r, pg);
 	for (int attempt = 0; attempt < 3; attempt++) {
 		int err = uffd_move(uffd, r->store + off, r->base + off, ps);
 		switch (err) {
@@ -46,7 +90,7 @@ bool page_out(struct region *r, size_t pg)
 			break_cow(r->base + off);
 			break;
 		case -EEXIST: /* a stale store copy (see page_in) */
-			madvise((void *)(r->store + off), ps, MADV_DONTNEED);
+			sys_madvise((void *)(r->store + off), ps, MADV_DONTNEED);
 			break;
 		default:
 			report_once("page-out (UFFDIO_MOVE)", -err);
@@ -62,13 +106,18 @@ void page_in(struct region *r, size_t pg, bool from_store, bool write)
 	uintptr_t dst = r->base + off, src = r->store + off;
 	int uffd = r->server->uffd, err;
 
+	if (from_store && !engine.use_move) {
+		/* An empty slot reads as zeroes, which is then right too. */
+		err = uffd_copy(uffd, dst, (const void *)src, ps);
+		goto done;
+	}
 	if (from_store) {
 		err = uffd_move(uffd, dst, src, ps);
 		if (err == -EBUSY) {
 			/* Shared with a fork()ed relative: copy, then drop ours. */
 			err = uffd_copy(uffd, dst, (const void *)src, ps);
 			if (err == 0 || err == -EEXIST)
-				madvise((void *)src, ps, MADV_DONTNEED);
+				sys_madvise((void *)src, ps, MADV_DONTNEED);
 		}
 		if (err != -ENOENT)
 			goto done;

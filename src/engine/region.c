@@ -33,8 +33,10 @@ static uintptr_t map_range(size_t size, size_t align)
 
 int region_register(struct region *r, int uffd)
 {
+	/* With UFFDIO_MOVE the store is a move destination, which must be
+	 * registered; without it, evictions write-protect the page they copy. */
 	int err = uffd_register(uffd, r->base, r->size);
-	if (!err)
+	if (!err && engine.use_move)
 		err = uffd_register(uffd, r->store, r->size);
 	return err;
 }
@@ -103,7 +105,8 @@ void region_delete(struct region *r)
 	/* Unregistering wakes any thread still waiting on the range; then
 	 * wait for handlers that found the region before it left the table. */
 	uffd_unregister(r->server->uffd, r->base, r->size);
-	uffd_unregister(r->server->uffd, r->store, r->size);
+	if (engine.use_move)
+		uffd_unregister(r->server->uffd, r->store, r->size);
 	while (atomic_load_explicit(&r->inflight, memory_order_acquire))
 		sched_yield();
 	r->policy->destroy(r->policy_state, r->npages);

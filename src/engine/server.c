@@ -27,6 +27,18 @@ struct handler_arg {
 
 static struct handler_arg args[64];
 
+/* A write hit a page the copy fallback protected for its page-out: the
+ * page-out wakes the writer when the page is gone. Any other protection is
+ * stale: lift it. */
+static void fault_write_protected(struct region *r, size_t pg)
+{
+	pthread_mutex_lock(&r->lock);
+	bool evicting = r->state[pg] == PAGE_EVICTING;
+	pthread_mutex_unlock(&r->lock);
+	if (!evicting)
+		page_unprotect(r, pg);
+}
+
 static void handle(struct server *s, const struct uffd_msg *m, uint64_t t_begin)
 {
 	if (m->event != UFFD_EVENT_PAGEFAULT)
@@ -35,7 +47,9 @@ static void handle(struct server *s, const struct uffd_msg *m, uint64_t t_begin)
 	struct region *r = region_lookup_get(addr);
 	if (!r)
 		return; /* unregistered meanwhile: the kernel woke the thread */
-	if (addr - r->base < r->size)
+	if ((m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) && addr - r->base < r->size)
+		fault_write_protected(r, (addr - r->base) >> engine.page_shift);
+	else if (addr - r->base < r->size)
 		fault_resolve(r, (addr - r->base) >> engine.page_shift,
 			      m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE, t_begin);
 	else

@@ -1,4 +1,5 @@
 /* userfaultfd plumbing. See uffd.h. */
+#include "internal.h"
 #include "uffd.h"
 
 #include <errno.h>
@@ -61,6 +62,7 @@ static void probe(void)
 		caps.open_errno = errno;
 	close(fd);
 	caps.has_move = caps.features & UFFD_FEATURE_MOVE;
+	caps.has_wp = caps.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP;
 }
 
 const struct uffd_caps *uffd_caps(void)
@@ -92,7 +94,8 @@ int uffd_register(int uffd, uintptr_t addr, size_t len)
 {
 	struct uffdio_register reg = {
 		.range = { .start = addr, .len = len },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
+		.mode = UFFDIO_REGISTER_MODE_MISSING |
+			(engine.use_move ? 0 : UFFDIO_REGISTER_MODE_WP),
 	};
 	return ioctl(uffd, UFFDIO_REGISTER, &reg) < 0 ? -errno : 0;
 }
@@ -132,6 +135,20 @@ int uffd_zeropage(int uffd, uintptr_t dst, size_t len)
 	for (;;) {
 		struct uffdio_zeropage z = { .range = { .start = dst, .len = len } };
 		if (ioctl(uffd, UFFDIO_ZEROPAGE, &z) == 0)
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+	}
+}
+
+int uffd_writeprotect(int uffd, uintptr_t addr, size_t len, bool protect)
+{
+	for (;;) {
+		struct uffdio_writeprotect w = {
+			.range = { .start = addr, .len = len },
+			.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+		};
+		if (ioctl(uffd, UFFDIO_WRITEPROTECT, &w) == 0)
 			return 0;
 		if (errno != EAGAIN)
 			return -errno;

@@ -37,6 +37,7 @@ struct uffd_caps {
 	uint64_t features; /* UFFDIO_API features */
 	bool user_mode_only; /* only UFFD_USER_MODE_ONLY opened (unprivileged) */
 	bool has_move;     /* UFFDIO_MOVE (Linux >= 6.8) */
+	bool has_wp;       /* write-protect on anonymous memory (Linux >= 5.7) */
 };
 
 const struct uffd_caps *uffd_caps(void);
@@ -45,7 +46,9 @@ const struct uffd_caps *uffd_caps(void);
  * fd or -errno. */
 int uffd_open(uint64_t features);
 
-/* Registers [addr, addr+len) for missing faults. 0 or -errno. */
+/* Registers [addr, addr+len) for missing faults, and for write-protect
+ * faults too when the engine moves pages by copying (no UFFDIO_MOVE).
+ * 0 or -errno. */
 int uffd_register(int uffd, uintptr_t addr, size_t len);
 int uffd_unregister(int uffd, uintptr_t addr, size_t len);
 
@@ -59,6 +62,10 @@ int uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len);
 
 /* Maps zeroes at dst (missing page). 0 or -errno. */
 int uffd_zeropage(int uffd, uintptr_t dst, size_t len);
+
+/* Sets (protect) or clears write protection on [addr, addr+len); clearing
+ * wakes threads waiting on it. 0 or -errno. */
+int uffd_writeprotect(int uffd, uintptr_t addr, size_t len, bool protect);
 
 /* Wakes threads waiting on [addr, addr+len). */
 int uffd_wake(int uffd, uintptr_t addr, size_t len);
