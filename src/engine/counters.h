@@ -1,6 +1,7 @@
 /* Counters of a region, or of every process of a `dime run` when they live
  * in the run's shared stats page (then all processes add into the same
- * counters; local_pages is kept by deltas for that reason).
+ * counters; local_pages, the sum over processes, is kept by deltas for
+ * that reason, and local_pages_peak is the largest of any one process).
  * Updated with relaxed atomics from any thread; read with counters_read(). */
 #ifndef DIME_COUNTERS_H
 #define DIME_COUNTERS_H
@@ -34,9 +35,13 @@ static inline void ctr_add(_Atomic uint64_t *c, uint64_t v)
 	atomic_fetch_add_explicit(c, v, memory_order_relaxed);
 }
 
-static inline void ctr_local_add(struct counters *c, uint64_t n)
+/* n more pages are local; `process_local` is how many this process (its
+ * region) holds now. The peak is per process: each process has its own
+ * budget, so the largest count any one of them reached. */
+static inline void ctr_local_add(struct counters *c, uint64_t n, uint64_t process_local)
 {
-	uint64_t now = atomic_fetch_add_explicit(&c->local_pages, n, memory_order_relaxed) + n;
+	uint64_t now = process_local;
+	atomic_fetch_add_explicit(&c->local_pages, n, memory_order_relaxed);
 	uint64_t peak = atomic_load_explicit(&c->local_pages_peak, memory_order_relaxed);
 	while (now > peak &&
 	       !atomic_compare_exchange_weak_explicit(&c->local_pages_peak, &peak, now,

@@ -58,11 +58,12 @@ static void evict(struct region *r, const size_t *victims, int nv)
 			r->local_count++;
 			r->policy->page_local(r->policy_state, victims[i]);
 		}
+		uint64_t local = r->local_count;
 		pthread_mutex_unlock(&r->lock);
 		if (out)
 			ctr_add(&r->ctr->evictions, 1);
 		else
-			ctr_local_add(r->ctr, 1);
+			ctr_local_add(r->ctr, 1, local);
 	}
 }
 
@@ -106,10 +107,11 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 	 * faults, so its order is the order in which they were taken. */
 	r->policy->page_local(r->policy_state, pg);
 	int nv = choose_victims(r, victims);
+	uint64_t local = r->local_count;
 	pthread_mutex_unlock(&r->lock);
 	/* One page in, nv pages out: the count only rises when under budget. */
 	if (nv == 0)
-		ctr_local_add(r->ctr, 1);
+		ctr_local_add(r->ctr, 1, local);
 	else if (nv > 1)
 		ctr_local_sub(r->ctr, (uint64_t)nv - 1);
 

@@ -186,6 +186,6 @@ int region_rebuild(struct region *r)
 			r->local_count--;
 		}
 	}
-	ctr_local_add(r->ctr, r->local_count);
+	ctr_local_add(r->ctr, r->local_count, r->local_count);
 	return 0;
 }
