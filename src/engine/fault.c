@@ -1,16 +1,39 @@
 /* The fault path: one missing-page fault on an emulated region, from
  * deciding what it is to the page being mapped. Shared by thread mode (a
  * handler thread calls it) and signal mode (the faulting thread calls it
- * from its SIGBUS handler). See internal.h for the page states and locks. */
+ * from its SIGBUS handler). See internal.h for the page states and locks.
+ *
+ * Evictions. Each fault that brings a page in beyond the budget evicts one
+ * page at that moment as far as the emulation is concerned: the counters
+ * move and the oldest local page in the policy's order is the one that
+ * goes. Moving it out costs a UFFDIO_MOVE, 1-2 us, nearly all of it per
+ * call, not per page. When the emulated fetch time leaves room for that,
+ * the fault moves its victims out inside that time, before the new page
+ * arrives: the emulation is exact. When it does not (fetch times near
+ * dime's floor), the move waits: the region keeps a count of evictions due
+ * (evict_due), and the due pages leave together, runs of consecutive pages
+ * in one call, once more than a quarter of the budget (at most
+ * EVICT_SLACK) is due, or when a handler thread runs out of faults to
+ * serve. Until then they stay mapped and LOCAL, so an access to one does
+ * not fault: at most EVICT_SLACK pages beyond the budget are mapped, and a
+ * cyclic sweep over twice the budget still faults on every access. A page
+ * is EVICTING only while a thread moves it, so nothing ever waits on a due
+ * eviction. */
 #include "clock.h"
 #include "delay.h"
 #include "internal.h"
 
 #include <sched.h>
+#include <stdlib.h>
 
-/* Evictions one fault may perform: more than one only when the budget
- * shrank or an earlier eviction failed. */
-#define MAX_VICTIMS 8
+/* Most evictions a region leaves due, and most pages one call moves out
+ * (a bound on the time one fault spends on others' evictions). */
+#define EVICT_SLACK 64
+#define EVICT_CHUNK 16
+
+/* Page-out cost per page in ticks, a running average over all regions:
+ * whether a fault has time to move its victims out. */
+static _Atomic uint64_t evict_cost;
 
 static void note_local(struct region *r, size_t pg)
 {
@@ -21,18 +44,34 @@ static void note_local(struct region *r, size_t pg)
 		;
 }
 
-/* Picks victims until the budget holds. A page still arriving (its fault
- * stalled, e.g. the thread was preempted, while others cycled through the
- * budget) is passed over and kept. Region lock held. */
-static int choose_victims(struct region *r, size_t *victims)
+static uint64_t slack(const struct region *r)
 {
-	int nv = 0;
+	uint64_t s = r->params.local_npages / 4;
+	return s < EVICT_SLACK ? s : EVICT_SLACK;
+}
+
+/* Picks up to n due victims, oldest first, and marks them EVICTING. Region
+ * lock held. Returns how many it picked into pg[]. */
+static unsigned take_due(struct region *r, size_t *pg, unsigned n)
+{
+	unsigned k = 0;
 	uint64_t tries = r->local_count;
-	while (r->local_count > r->params.local_npages && nv < MAX_VICTIMS && tries--) {
+	while (k < n && r->evict_due) {
 		size_t v;
-		if (!r->policy->choose_victim(r->policy_state, &v))
+		if (!tries-- || !r->policy->choose_victim(r->policy_state, &v)) {
+			/* Every local page is in flight or pinned: the due
+			 * evictions cannot happen, those pages stay local (a
+			 * later fault counts them again if they still exceed
+			 * the budget). */
+			atomic_fetch_sub_explicit(&r->ctr->evictions, r->evict_due,
+						  memory_order_relaxed);
+			ctr_local_add(r->ctr, r->evict_due, r->local_count);
+			r->evict_due = 0;
 			break;
+		}
 		if (r->state[v] == PAGE_FETCHING) {
+			/* Still arriving (its fault stalled while others cycled
+			 * through the budget): passed over and kept. */
 			r->policy->page_local(r->policy_state, v);
 			continue;
 		}
@@ -40,37 +79,80 @@ static int choose_victims(struct region *r, size_t *victims)
 			continue;
 		r->state[v] = PAGE_EVICTING;
 		r->local_count--;
-		victims[nv++] = v;
+		r->evict_due--;
+		pg[k++] = v;
 	}
-	return nv;
+	return k;
 }
 
-static void evict(struct region *r, const size_t *victims, int nv)
+static int cmp_size(const void *a, const void *b)
 {
-	for (int i = 0; i < nv; i++) {
-		bool out = page_out(r, victims[i]);
-		pthread_mutex_lock(&r->lock);
-		if (out) {
-			r->state[victims[i]] = PAGE_REMOTE;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Moves out victims from take_due() and records where they went. */
+static void evict(struct region *r, size_t *pg, unsigned n)
+{
+	if (!n)
+		return;
+	uint64_t t0 = clock_ticks();
+	bool ok[EVICT_CHUNK];
+	qsort(pg, n, sizeof(*pg), cmp_size);
+	for (unsigned i = 0; i < n;) {
+		unsigned run = 1;
+		while (i + run < n && pg[i + run] == pg[i] + run)
+			run++;
+		size_t done = page_out_run(r, pg[i], run);
+		for (size_t k = 0; k < done; k++)
+			ok[i + k] = true;
+		if (done < run) {
+			ok[i + done] = page_out(r, pg[i + done]);
+			done++;
+		}
+		i += (unsigned)done;
+	}
+	unsigned failed = 0;
+	uint64_t local;
+	pthread_mutex_lock(&r->lock);
+	for (unsigned i = 0; i < n; i++) {
+		if (ok[i]) {
+			r->state[pg[i]] = PAGE_REMOTE;
 		} else {
 			/* The page could not be moved: it stays local. */
-			r->state[victims[i]] = PAGE_LOCAL;
+			r->state[pg[i]] = PAGE_LOCAL;
 			r->local_count++;
-			r->policy->page_local(r->policy_state, victims[i]);
+			r->policy->page_local(r->policy_state, pg[i]);
+			failed++;
 		}
-		uint64_t local = r->local_count;
+	}
+	local = r->local_count - r->evict_due;
+	pthread_mutex_unlock(&r->lock);
+	if (failed) {
+		atomic_fetch_sub_explicit(&r->ctr->evictions, failed, memory_order_relaxed);
+		ctr_local_add(r->ctr, failed, local);
+	}
+	uint64_t per = (clock_ticks() - t0) / n;
+	uint64_t avg = atomic_load_explicit(&evict_cost, memory_order_relaxed);
+	atomic_store_explicit(&evict_cost, avg ? (7 * avg + per) / 8 : per, memory_order_relaxed);
+}
+
+void fault_drain(struct region *r)
+{
+	size_t pg[EVICT_CHUNK];
+	for (;;) {
+		pthread_mutex_lock(&r->lock);
+		unsigned n = take_due(r, pg, EVICT_CHUNK);
 		pthread_mutex_unlock(&r->lock);
-		if (out)
-			ctr_add(&r->ctr->evictions, 1);
-		else
-			ctr_local_add(r->ctr, 1, local);
+		if (!n)
+			return;
+		evict(r, pg, n);
 	}
 }
 
 void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 {
 	uint64_t t_seen = clock_ticks();
-	size_t victims[MAX_VICTIMS];
 	enum page_state st;
 
 	pthread_mutex_lock(&r->lock);
@@ -101,27 +183,46 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 		return;
 	}
 	bool remote = st == PAGE_REMOTE;
+	bool delayed = remote || r->params.first_touch == DIME_FIRST_TOUCH_REMOTE;
 	r->state[pg] = PAGE_FETCHING;
 	r->local_count++;
 	/* The policy learns of the page now, under the lock that ordered the
 	 * faults, so its order is the order in which they were taken. */
 	r->policy->page_local(r->policy_state, pg);
-	int nv = choose_victims(r, victims);
-	uint64_t local = r->local_count;
+	/* Beyond the budget: the oldest local pages are remote from now on
+	 * (usually one; more when pages came back from elsewhere, e.g. the
+	 * program unpinned them). */
+	uint64_t evicts = 0;
+	if (r->local_count > r->params.local_npages + r->evict_due)
+		evicts = r->local_count - r->params.local_npages - r->evict_due;
+	r->evict_due += evicts;
+	uint64_t deadline = delayed ? delay_deadline(r, t_begin) - r->server->costs.post : 0;
+	/* The due pages leave now if this fetch has the time (the victims are
+	 * gone before the new page arrives) or if too many are due. */
+	uint64_t need = r->evict_due * atomic_load_explicit(&evict_cost, memory_order_relaxed);
+	bool in_time = delayed && (int64_t)(deadline - clock_ticks() - need) > 0;
+	size_t victims[EVICT_CHUNK];
+	unsigned nv = 0;
+	if (in_time || r->evict_due > slack(r))
+		nv = take_due(r, victims, EVICT_CHUNK);
+	uint64_t local = r->local_count - r->evict_due;
 	pthread_mutex_unlock(&r->lock);
-	/* One page in, nv pages out: the count only rises when under budget. */
-	if (nv == 0)
+	/* One page in, `evicts` out. */
+	if (evicts)
+		ctr_add(&r->ctr->evictions, evicts);
+	if (evicts == 0)
 		ctr_local_add(r->ctr, 1, local);
-	else if (nv > 1)
-		ctr_local_sub(r->ctr, (uint64_t)nv - 1);
+	else if (evicts > 1)
+		ctr_local_sub(r->ctr, evicts - 1);
 
-	/* Page-out first, inside the fetch's time budget: the victim leaves
-	 * before the new page arrives, so the budget is never exceeded. */
+	uint64_t t_evict = clock_ticks();
 	evict(r, victims, nv);
+	if (in_time && nv == EVICT_CHUNK)
+		fault_drain(r);
+	t_evict = clock_ticks() - t_evict;
 
 	uint64_t spun = 0;
-	if (remote || r->params.first_touch == DIME_FIRST_TOUCH_REMOTE) {
-		uint64_t deadline = delay_deadline(r, t_begin) - r->server->costs.post;
+	if (delayed) {
 		uint64_t t0 = clock_ticks();
 		if ((int64_t)(deadline - t0) > 0) {
 			clock_spin_until(deadline);
@@ -129,12 +230,17 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 		}
 	}
 	if (r->calib && r->calib->n < r->calib->cap) {
-		r->calib->seen[r->calib->n] = t_begin;
+		/* When the handler saw it: the calibration's pre is made of these. */
+		r->calib->seen[r->calib->n] = t_begin + r->server->costs.pre;
 		r->calib->pagein[r->calib->n] = clock_ticks();
+		if (r->calib->evict)
+			r->calib->evict[r->calib->n] = t_evict;
 		r->calib->n++;
 	}
-	/* Counted before the page-in wakes the program, which may look. */
+	/* Counted before the page-in: the thread it wakes on this CPU runs at
+	 * once and may look at the counters before this one runs again. */
 	ctr_add(remote ? &r->ctr->remote_faults : &r->ctr->first_touch_faults, 1);
+	ctr_add(&r->ctr->injected_delay_ns, clock_ticks_to_ns(spun));
 	note_local(r, pg);
 	page_in(r, pg, remote, write);
 	uint64_t t_done = clock_ticks();
@@ -143,8 +249,24 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 	r->state[pg] = PAGE_LOCAL;
 	pthread_mutex_unlock(&r->lock);
 
-	ctr_add(&r->ctr->injected_delay_ns, clock_ticks_to_ns(spun));
 	ctr_add(&r->ctr->handling_ns, clock_ticks_to_ns(t_done - t_seen - spun));
 	ctr_add(&r->ctr->faults_total_ns,
 		clock_ticks_to_ns(t_done + r->server->costs.post - t_begin));
+}
+
+/* A fork()ed child rebuilds its page states from its page tables, all of
+ * them settled: nothing is due there. This runs before the engine's own
+ * child handler (constructors run before the first region exists). */
+static void forget_due_in_child(void)
+{
+	for (size_t i = 0; i < sizeof(engine.regions) / sizeof(engine.regions[0]); i++) {
+		struct region *r = atomic_load_explicit(&engine.regions[i], memory_order_relaxed);
+		if (r)
+			r->evict_due = 0;
+	}
+}
+
+__attribute__((constructor)) static void fault_init(void)
+{
+	pthread_atfork(NULL, NULL, forget_due_in_child);
 }

@@ -64,10 +64,12 @@ struct server {
 	bool calibrated;
 };
 
-/* Timestamps a fault leaves behind while the engine calibrates itself. */
+/* Timestamps a fault leaves behind while the engine calibrates itself
+ * (and for the benchmark's breakdown of a fault). */
 struct calib_log {
 	int n, cap;
 	uint64_t *seen, *pagein; /* ticks: handler saw the fault / started page-in */
+	uint64_t *evict;         /* ticks the fault spent moving victims out, or NULL */
 };
 
 struct region {
@@ -89,6 +91,10 @@ struct region {
 
 	struct counters own_counters;
 	struct counters *ctr;            /* own_counters or a shared slot */
+
+	/* Evictions decided but not done yet (fault.c): that many of the
+	 * oldest LOCAL pages in the policy's order count as remote. Under lock. */
+	uint64_t evict_due;
 
 	_Atomic int inflight;            /* handlers inside this region */
 	struct calib_log *calib;
@@ -126,11 +132,17 @@ static inline void region_put(struct region *r)
 /* Resolves a missing-page fault at page `pg` of r, which began (estimated)
  * at tick `t_begin`. `write` says whether it was a write fault. */
 void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin);
+/* Does the evictions r has deferred. Any thread not holding r->lock. */
+void fault_drain(struct region *r);
 
 /* --- pageio.c ------------------------------------------------------------ */
 /* Moves page pg into the store. Returns true if the page's bytes are now
  * safe in the store (or there were none). */
 bool page_out(struct region *r, size_t pg);
+/* Moves pages [pg, pg+n) into the store in as few calls as it can. Returns
+ * how many from pg on are done; page_out() takes over at the first it
+ * could not move. */
+size_t page_out_run(struct region *r, size_t pg, size_t n);
 /* Maps page pg from the store (remote) or zeroes (untouched). */
 void page_in(struct region *r, size_t pg, bool from_store, bool write);
 /* Copy fallback: lifts a write protection that no page-out holds. */
