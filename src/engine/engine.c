@@ -91,6 +91,8 @@ int server_start(struct server *s)
 	uint64_t features = engine.use_move ? UFFD_FEATURE_MOVE : 0;
 	if (s->mode == DIME_MODE_SIGNAL)
 		features |= UFFD_FEATURE_SIGBUS;
+	else
+		features |= UFFD_FEATURE_THREAD_ID; /* handlers find the faulting thread's CPU (server.c) */
 	int fd = uffd_open(features);
 	if (fd < 0)
 		return fd;
