@@ -91,9 +91,19 @@ static void fork_parent(void)
 static void fork_child(void)
 {
 	pthread_mutex_init(&lock, NULL);
+	struct region *r = preload_region;
+	if (odd) {
+		/* The rebuilt policy order has every local page; pin the
+		 * protected ones again. */
+		size_t end = atomic_load(&r->touched_end);
+		pthread_mutex_lock(&r->lock);
+		for (size_t pg = 0; pg < end; pg++)
+			if ((kind_of[pg] & KIND_PROT) && r->state[pg] == PAGE_LOCAL)
+				r->policy->page_gone(r->policy_state, pg);
+		pthread_mutex_unlock(&r->lock);
+	}
 	if (!forkish)
 		return;
-	struct region *r = preload_region;
 	for (size_t pg = 0; pg < r->npages && forkish; pg++) {
 		uint8_t k = kind_of[pg];
 		if (!(k & KIND_FORK))
