@@ -51,7 +51,9 @@ static const char *build_dir(void)
 	return abs;
 }
 
-/* Our environment without LD_PRELOAD and DIME_*, plus the run's. */
+/* Our environment without LD_PRELOAD and DIME_*, plus the run's.
+ * DIME_NO_MOVE (the engine's copy fallback) passes through, so that the
+ * suite can run both ways. */
 static char **child_env(const struct run *o)
 {
 	size_t n = 0;
@@ -60,7 +62,8 @@ static char **child_env(const struct run *o)
 	char **env = calloc(n + 16, sizeof(char *));
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "LD_PRELOAD=", 11) && strncmp(environ[i], "DIME_", 5))
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) &&
+		    (strncmp(environ[i], "DIME_", 5) || !strncmp(environ[i], "DIME_NO_MOVE=", 13)))
 			env[k++] = environ[i];
 	env[k++] = xasprintf("LD_PRELOAD=%s/libdime-preload.so", build_dir());
 	env[k++] = xasprintf("DIME_LOCAL_PAGES=%d", LOCAL_PAGES);
@@ -264,6 +267,16 @@ Test(preload, wipeonfork_dontfork)
 Test(preload, wipeonfork_dontfork_signal_mode)
 {
 	run_prog(&signal_mode, "mmap", ARGS("fork-advice"));
+}
+
+Test(preload, mapping_changes_in_threads_with_fork)
+{
+	run_prog(&thread_mode, "mmap", ARGS("stress"));
+}
+
+Test(preload, mapping_changes_in_threads_with_fork_signal_mode)
+{
+	run_prog(&signal_mode, "mmap", ARGS("stress"));
 }
 
 /* Engine bug, disabled until fixed: a fork()ed child registers the whole

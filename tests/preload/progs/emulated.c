@@ -27,7 +27,7 @@ int main(int argc, char **argv)
 	uint8_t *b = heap_pages(LEN);
 	fill(b, LEN, 5);
 	evict_all(&sw);
-	need_remote(b, LEN, "a buffer of the exec'd program");
+	need_remote(&sw, b, LEN, "a buffer of the exec'd program");
 	verify(b, LEN, 5, "a buffer of the exec'd program");
 	free(b);
 	return 0;

@@ -66,8 +66,8 @@ static void fork_exec(void)
 		prog_name = "exec(child)";
 		/* The pointers, strings and path: all remote for execve. */
 		evict_all(&sw);
-		need_remote(big, ARG, "execve argument");
-		need_remote(argv, 4 * sizeof(char *), "execve argv array");
+		need_remote(&sw, big, ARG, "execve argument");
+		need_remote(&sw, argv, 4 * sizeof(char *), "execve argv array");
 		execve(path, argv, envp);
 		fail("execve %s: %s", path, strerror(errno));
 	}

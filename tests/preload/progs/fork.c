@@ -47,7 +47,7 @@ static void child_work(unsigned inherited_seed, unsigned own_seed, const char *w
 	verify(buf, LEN, inherited_seed, who);
 	fill(buf, LEN, own_seed);
 	evict_all(&main_sw);
-	need_remote(buf, LEN, "the child's buffer");
+	need_remote(&main_sw, buf, LEN, "the child's buffer");
 	verify(buf, LEN, own_seed, who);
 }
 

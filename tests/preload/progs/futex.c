@@ -51,8 +51,8 @@ static void wait_wake(int op, const char *name)
 	*ts = (struct timespec){ .tv_sec = 20 }; /* a hang becomes a failure */
 	*w = (struct waiter){ .word = word, .op = op, .ts = ts };
 	evict_all(&main_sw);
-	need_remote((const void *)word, 4, "futex word");
-	need_remote(ts, sizeof(*ts), "futex timeout");
+	need_remote(&main_sw, (const void *)word, 4, "futex word");
+	need_remote(&main_sw, ts, sizeof(*ts), "futex timeout");
 	/* The waiter's own accesses to w would make it local: only the word
 	 * and the timeout have to be remote when the kernel reads them. */
 	pthread_t t;
@@ -65,7 +65,7 @@ static void wait_wake(int op, const char *name)
 	CHECK(atomic_load(&w->state) == 1, "%s: the waiter returned early: rc %ld, %s", name, w->rc,
 	      strerror(w->err));
 	evict_all(&main_sw);
-	need_remote((const void *)word, 4, "futex word while waiting");
+	need_remote(&main_sw, (const void *)word, 4, "futex word while waiting");
 	atomic_store(word, 1);
 	long n;
 	/* Wake until the waiter is gone (it might not have blocked yet). */
@@ -81,7 +81,7 @@ static void wait_wake(int op, const char *name)
 
 	/* A value that differs: EAGAIN at once, read from a remote page. */
 	evict_all(&main_sw);
-	need_remote((const void *)word, 4, "futex word");
+	need_remote(&main_sw, (const void *)word, 4, "futex word");
 	long rc = futex(word, op, 0, ts, NULL, 0);
 	CHECK(rc < 0 && errno == EAGAIN, "%s with a stale value on a remote word: rc %ld, %s", name,
 	      rc, rc < 0 ? strerror(errno) : "no error");
@@ -99,7 +99,7 @@ static void wake_op(void)
 	atomic_store(w1, 0);
 	atomic_store(w2, 40);
 	evict_all(&main_sw);
-	need_remote((const void *)words, 2 * PAGE, "FUTEX_WAKE_OP words");
+	need_remote(&main_sw, (const void *)words, 2 * PAGE, "FUTEX_WAKE_OP words");
 	/* *w2 += 2; wake waiters on w1 (none) and on w2 if old *w2 > 0. */
 	long rc = futex(w1, FUTEX_WAKE_OP_PRIVATE, 1, (const struct timespec *)(uintptr_t)1, w2,
 			FUTEX_OP(FUTEX_OP_ADD, 2, FUTEX_OP_CMP_GT, 0));
@@ -116,14 +116,14 @@ static void lock_pi(void)
 	_Atomic uint32_t *word = heap_pages(PAGE);
 	atomic_store(word, 0);
 	evict_all(&main_sw);
-	need_remote((const void *)word, 4, "FUTEX_LOCK_PI word");
+	need_remote(&main_sw, (const void *)word, 4, "FUTEX_LOCK_PI word");
 	long rc = futex(word, FUTEX_LOCK_PI_PRIVATE, 0, NULL, NULL, 0);
 	CHECK(rc == 0, "FUTEX_LOCK_PI on a remote word: %s", strerror(errno));
 	uint32_t tid = (uint32_t)gettid();
 	CHECK((atomic_load(word) & FUTEX_TID_MASK) == tid, "FUTEX_LOCK_PI: word %#x, want tid %u",
 	      atomic_load(word), tid);
 	evict_all(&main_sw);
-	need_remote((const void *)word, 4, "FUTEX_UNLOCK_PI word");
+	need_remote(&main_sw, (const void *)word, 4, "FUTEX_UNLOCK_PI word");
 	rc = futex(word, FUTEX_UNLOCK_PI_PRIVATE, 0, NULL, NULL, 0);
 	CHECK(rc == 0, "FUTEX_UNLOCK_PI on a remote word: %s", strerror(errno));
 	CHECK(atomic_load(word) == 0, "FUTEX_UNLOCK_PI: word %#x, want 0", atomic_load(word));
@@ -204,7 +204,7 @@ static void mutex_condvar(void)
 	q->seen = calloc(PRODUCERS * ITEMS, 1);
 	CHECK(q->seen, "calloc");
 	evict_all(&main_sw);
-	need_remote(q, sizeof(*q), "queue with mutex and condvars");
+	need_remote(&main_sw, q, sizeof(*q), "queue with mutex and condvars");
 	pthread_t t[PRODUCERS + CONSUMERS];
 	for (int i = 0; i < CONSUMERS; i++)
 		CHECK(pthread_create(&t[i], NULL, consumer, NULL) == 0, "pthread_create");

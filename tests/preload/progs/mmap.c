@@ -5,8 +5,10 @@
  * behave as without dime. Every check covers local and remote pages. */
 #include "common.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 
 static struct sweeper sw;
@@ -26,10 +28,10 @@ static void fill_mixed(uint8_t *p, size_t len, unsigned seed)
 {
 	fill(p, len, seed);
 	evict_all(&sw);
+	need_remote(&sw, p, len, "a mapping");
 	size_t half = (len / 2) & ~(size_t)(PAGE - 1);
 	for (size_t off = half; off < len; off += PAGE)
 		(void)*(volatile uint8_t *)(p + off);
-	need_remote(p, half, "first half");
 }
 
 static void fresh_zero(void)
@@ -39,7 +41,7 @@ static void fresh_zero(void)
 	verify_zero(p, LEN, "fresh anonymous mmap");
 	fill(p, LEN, 1);
 	evict_all(&sw);
-	need_remote(p, LEN, "anonymous mmap");
+	need_remote(&sw, p, LEN, "anonymous mmap");
 	verify(p, LEN, 1, "anonymous mmap after eviction");
 	SYS_OK(munmap(p, LEN), "munmap");
 
@@ -252,7 +254,7 @@ static void protect(void)
 	uint8_t *p = map(BIG * PAGE);
 	fill(p, BIG * PAGE, 20);
 	evict_all(&sw);
-	need_remote(p, BIG * PAGE, "pages to protect");
+	need_remote(&sw, p, BIG * PAGE, "pages to protect");
 	SYS_OK(mprotect(p, BIG * PAGE, PROT_READ), "mprotect(PROT_READ) of remote pages");
 	verify(p, BIG * PAGE, 20, "remote pages made read-only");
 	evict_all(&sw);
@@ -262,7 +264,7 @@ static void protect(void)
 	CHECK(writable(p + 5 * PAGE), "a page made read-write again is not writable");
 	fill(p, BIG * PAGE, 21);
 	evict_all(&sw);
-	need_remote(p, BIG * PAGE, "pages read-write again");
+	need_remote(&sw, p, BIG * PAGE, "pages read-write again");
 	verify(p, BIG * PAGE, 21, "pages read-write again");
 
 	/* A guard page in the middle, then munmap: the memory comes back. */
@@ -383,7 +385,7 @@ static void fixed(void)
 	verify_at(p + 3 * PAGE, 5 * PAGE, 3 * PAGE, 34, "the pages after it");
 	fill(p, LEN, 35);
 	evict_all(&sw);
-	need_remote(p, LEN, "a MAP_FIXED anonymous mapping (still emulated)");
+	need_remote(&sw, p, LEN, "a MAP_FIXED anonymous mapping (still emulated)");
 	verify(p, LEN, 35, "a MAP_FIXED anonymous mapping");
 	SYS_OK(munmap(p, LEN), "munmap");
 }
@@ -517,6 +519,67 @@ static void fork_advice(void)
 		free(reused[i]);
 }
 
+/* Threads that map, fill, protect, remap, discard and unmap at once, with
+ * each other's evictions, while the main thread forks: each checks its
+ * own bytes at every step, the children check theirs. */
+enum { STRESS_THREADS = 4, STRESS_ROUNDS = 60 };
+
+static void *stress_main(void *arg)
+{
+	unsigned id = (unsigned)(uintptr_t)arg;
+	struct sweeper own = { 0 };
+	for (unsigned r = 0; r < STRESS_ROUNDS; r++) {
+		unsigned seed = id * 1000 + r;
+		size_t np = 2 + (id * 7 + r * 5) % 30, len = np * PAGE;
+		uint8_t *p = map(len);
+		verify_zero(p, len, "stress: a fresh mapping");
+		fill(p, len, seed);
+		sweep_pages(&own, 40);
+		verify(p, len, seed, "stress: filled");
+		if (r % 3 == 0) {
+			SYS_OK(mprotect(p, len / 2 & ~(size_t)(PAGE - 1), PROT_READ), "mprotect");
+			sweep_pages(&own, 40);
+			verify(p, len, seed, "stress: part read-only");
+			SYS_OK(mprotect(p, len, PROT_READ | PROT_WRITE), "mprotect(RW)");
+		}
+		if (r % 4 == 1)
+			SYS_OK(madvise(p, len, MADV_WIPEONFORK), "MADV_WIPEONFORK");
+		uint8_t *q = mremap(p, len, 2 * len, MREMAP_MAYMOVE);
+		CHECK(q != MAP_FAILED, "stress: mremap: %s", strerror(errno));
+		verify(q, len, seed, "stress: remapped");
+		verify_zero(q + len, len, "stress: the grown part");
+		SYS_OK(madvise(q + PAGE, PAGE, MADV_DONTNEED), "MADV_DONTNEED");
+		verify(q, PAGE, seed, "stress: before a discarded page");
+		verify_zero(q + PAGE, PAGE, "stress: a discarded page");
+		verify_at(q + 2 * PAGE, len - 2 * PAGE, 2 * PAGE, seed, "stress: after it");
+		SYS_OK(munmap(q, 2 * len), "munmap");
+	}
+	return NULL;
+}
+
+static void stress_child(void *arg)
+{
+	(void)arg;
+	uint8_t *p = map(32 * PAGE);
+	fill(p, 32 * PAGE, 77);
+	evict_all(&sw);
+	verify(p, 32 * PAGE, 77, "stress child: its own mapping");
+}
+
+static void stress(void)
+{
+	pthread_t t[STRESS_THREADS];
+	for (unsigned i = 0; i < STRESS_THREADS; i++)
+		CHECK(pthread_create(&t[i], NULL, stress_main, (void *)(uintptr_t)i) == 0,
+		      "pthread_create");
+	for (int i = 0; i < 10; i++) {
+		in_child(stress_child, NULL, "a child forked amid mapping changes");
+		usleep(5000);
+	}
+	for (unsigned i = 0; i < STRESS_THREADS; i++)
+		pthread_join(t[i], NULL);
+}
+
 int main(int argc, char **argv)
 {
 	prog_name = "mmap";
@@ -531,12 +594,14 @@ int main(int argc, char **argv)
 		protect();
 	} else if (!strcmp(what, "fixed")) {
 		fixed();
+	} else if (!strcmp(what, "stress")) {
+		stress();
 	} else if (!strcmp(what, "fork-advice")) {
 		fork_advice();
 	} else if (!strcmp(what, "fixed-fork")) {
 		fixed_fork();
 	} else {
-		fail("usage: mmap [basic|protect|fixed|fork-advice|fixed-fork]");
+		fail("usage: mmap [basic|protect|fixed|fork-advice|stress|fixed-fork]");
 	}
 	return 0;
 }

@@ -56,7 +56,7 @@ static void deliver(int sig, const char *what)
 {
 	sig_atomic_t before = handled;
 	evict_all(&sw);
-	need_remote(data, DATA, "data the handler uses");
+	need_remote(&sw, data, DATA, "data the handler uses");
 	CHECK(raise(sig) == 0, "raise");
 	CHECK(handled == before + 1, "%s: the handler did not run", what);
 	CHECK(!bad_in_handler, "%s: the handler read wrong bytes", what);
@@ -113,7 +113,7 @@ static void usr1(bool altstack)
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
 	SYS_OK(sigaction(SIGUSR1, &sa, NULL), "sigaction(SIGUSR1, SA_ONSTACK)");
 	evict_all(&sw);
-	need_remote(alt + ALT - PAGE, PAGE, "top of the alternate stack");
+	need_remote(&sw, alt + ALT - PAGE, PAGE, "top of the alternate stack");
 	deliver(SIGUSR1, "SIGUSR1 handler on a remote alternate stack");
 	CHECK(on_alt, "the handler did not run on the alternate stack");
 	ss.ss_flags = SS_DISABLE;
@@ -176,7 +176,7 @@ static void bus(void)
 		/* Loads and stores that fault (dime's SIGBUSes in signal mode). */
 		fill(mem, LEN, (unsigned)round);
 		evict_all(&sw);
-		need_remote(mem, LEN, "heap buffer");
+		need_remote(&sw, mem, LEN, "heap buffer");
 		verify(mem, LEN, (unsigned)round, "heap buffer between real SIGBUSes");
 		int before = bus_count;
 		if (sigsetjmp(bus_env, 1) == 0) {

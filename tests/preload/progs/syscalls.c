@@ -38,7 +38,7 @@ static void file_read_write(uint8_t *a, uint8_t *b)
 {
 	fill(a, LEN, 1);
 	evict_all(&sw);
-	need_remote(a, LEN, "write() source");
+	need_remote(&sw, a, LEN, "write() source");
 	file_reset();
 	full(write(file_fd, a, LEN), LEN, "write()");
 	full(pread(file_fd, plain, LEN, 0), LEN, "pread() into a static buffer");
@@ -46,7 +46,7 @@ static void file_read_write(uint8_t *a, uint8_t *b)
 
 	memset(b, 0xee, LEN);
 	evict_all(&sw);
-	need_remote(b, LEN, "read() destination");
+	need_remote(&sw, b, LEN, "read() destination");
 	SYS_OK(lseek(file_fd, 0, SEEK_SET), "lseek");
 	full(read(file_fd, b, LEN), LEN, "read()");
 	verify(b, LEN, 1, "read() into remote pages");
@@ -59,11 +59,11 @@ static void file_positional(uint8_t *a, uint8_t *b)
 	file_reset();
 	fill(a, LEN, 2);
 	evict_all(&sw);
-	need_remote(a, LEN, "pwrite() source");
+	need_remote(&sw, a, LEN, "pwrite() source");
 	full(pwrite(file_fd, a, LEN, 3 * PAGE + 5), LEN, "pwrite()");
 	memset(b, 0, LEN);
 	evict_all(&sw);
-	need_remote(b, LEN, "pread() destination");
+	need_remote(&sw, b, LEN, "pread() destination");
 	full(pread(file_fd, b, LEN, 3 * PAGE + 5), LEN, "pread()");
 	verify(b, LEN, 2, "pread() into remote pages");
 
@@ -73,8 +73,8 @@ static void file_positional(uint8_t *a, uint8_t *b)
 	iov[0] = (struct iovec){ a, LEN / 2 + 100 };
 	iov[1] = (struct iovec){ a + LEN / 2 + 100, LEN / 2 - 100 };
 	evict_all(&sw);
-	need_remote(a, LEN, "pwritev() source");
-	need_remote(iov, sizeof(*iov), "pwritev() iovec array");
+	need_remote(&sw, a, LEN, "pwritev() source");
+	need_remote(&sw, iov, sizeof(*iov), "pwritev() iovec array");
 	full(pwritev(file_fd, iov, 2, PAGE), LEN, "pwritev()");
 	full(pread(file_fd, plain, LEN, PAGE), LEN, "pread() into a static buffer");
 	verify(plain, LEN, 3, "file after pwritev() from remote pages");
@@ -83,8 +83,8 @@ static void file_positional(uint8_t *a, uint8_t *b)
 	iov[0] = (struct iovec){ b, 7 };
 	iov[1] = (struct iovec){ b + 7, LEN - 7 };
 	evict_all(&sw);
-	need_remote(b, LEN, "preadv() destination");
-	need_remote(iov, sizeof(*iov), "preadv() iovec array");
+	need_remote(&sw, b, LEN, "preadv() destination");
+	need_remote(&sw, iov, sizeof(*iov), "preadv() iovec array");
 	full(preadv(file_fd, iov, 2, PAGE), LEN, "preadv()");
 	verify(b, LEN, 3, "preadv() into remote pages");
 	free(iov);
@@ -100,8 +100,8 @@ static void pipe_and_socket(uint8_t *a, uint8_t *b)
 	fill(a, CHUNK, 4);
 	memset(b, 0, CHUNK);
 	evict_all(&sw);
-	need_remote(a, CHUNK, "pipe write() source");
-	need_remote(b, CHUNK, "pipe read() destination");
+	need_remote(&sw, a, CHUNK, "pipe write() source");
+	need_remote(&sw, b, CHUNK, "pipe read() destination");
 	full(write(p[1], a, CHUNK), CHUNK, "write() to a pipe");
 	full(read(p[0], b, CHUNK), CHUNK, "read() from a pipe");
 	verify(b, CHUNK, 4, "pipe read() into remote pages");
@@ -113,8 +113,8 @@ static void pipe_and_socket(uint8_t *a, uint8_t *b)
 	fill(a, CHUNK, 5);
 	memset(b, 0, CHUNK);
 	evict_all(&sw);
-	need_remote(a, CHUNK, "send() source");
-	need_remote(b, CHUNK, "recv() destination");
+	need_remote(&sw, a, CHUNK, "send() source");
+	need_remote(&sw, b, CHUNK, "recv() destination");
 	full(send(s[0], a, CHUNK, 0), CHUNK, "send()");
 	full(recv(s[1], b, CHUNK, MSG_WAITALL), CHUNK, "recv()");
 	verify(b, CHUNK, 5, "recv() into remote pages");
@@ -128,7 +128,7 @@ static void dev_zero(uint8_t *b)
 	int z = (int)SYS_OK(open("/dev/zero", O_RDONLY), "open /dev/zero");
 	memset(b, 0x5a, LEN);
 	evict_all(&sw);
-	need_remote(b, LEN, "/dev/zero read() destination");
+	need_remote(&sw, b, LEN, "/dev/zero read() destination");
 	full(read(z, b, LEN), LEN, "read() from /dev/zero");
 	verify_zero(b, LEN, "read() from /dev/zero into remote pages");
 	close(z);
@@ -141,8 +141,8 @@ static void process_vm(uint8_t *a, uint8_t *b)
 	fill(a, LEN, 6);
 	memset(b, 0, LEN);
 	evict_all(&sw);
-	need_remote(a, LEN, "process_vm_readv() source");
-	need_remote(b, LEN, "process_vm_readv() destination");
+	need_remote(&sw, a, LEN, "process_vm_readv() source");
+	need_remote(&sw, b, LEN, "process_vm_readv() destination");
 	struct iovec local = { b, LEN }, remote = { a, LEN };
 	full(process_vm_readv(getpid(), &local, 1, &remote, 1, 0), LEN, "process_vm_readv()");
 	verify(b, LEN, 6, "process_vm_readv() into remote pages");
@@ -150,8 +150,8 @@ static void process_vm(uint8_t *a, uint8_t *b)
 	fill(b, LEN, 7);
 	memset(a, 0, LEN);
 	evict_all(&sw);
-	need_remote(a, LEN, "process_vm_writev() destination");
-	need_remote(b, LEN, "process_vm_writev() source");
+	need_remote(&sw, a, LEN, "process_vm_writev() destination");
+	need_remote(&sw, b, LEN, "process_vm_writev() source");
 	local = (struct iovec){ b, LEN };
 	remote = (struct iovec){ a, LEN };
 	full(process_vm_writev(getpid(), &local, 1, &remote, 1, 0), LEN, "process_vm_writev()");
@@ -170,8 +170,8 @@ static void spanning(uint8_t *a)
 		full(write(file_fd, plain, N), N, "write() from a static buffer");
 		memset(a, 0x77, 2 * PAGE);
 		evict_all(&sw);
+		need_remote(&sw, a, 2 * PAGE, what);
 		a[remote_first ? PAGE : 0] = 0x77; /* makes that page local again */
-		need_remote(a + (remote_first ? 0 : PAGE), PAGE, what);
 		need_local(a + (remote_first ? PAGE : 0), PAGE, what);
 		SYS_OK(lseek(file_fd, 0, SEEK_SET), "lseek");
 		long got = read(file_fd, a + OFF, N);
@@ -183,8 +183,9 @@ static void spanning(uint8_t *a)
 		/* write() out of the span. */
 		fill(a + OFF, N, 9);
 		evict_all(&sw);
+		need_remote(&sw, a, 2 * PAGE, what);
 		(void)*(volatile uint8_t *)(a + (remote_first ? PAGE : 0));
-		need_remote(a + (remote_first ? 0 : PAGE), PAGE, what);
+		need_local(a + (remote_first ? PAGE : 0), PAGE, what);
 		file_reset();
 		got = write(file_fd, a + OFF, N);
 		if (got != N)
@@ -204,9 +205,9 @@ static void small_results(void)
 	memset(st, 0xff, sizeof(*st));
 	memset(cwd, 0xff, PAGE);
 	evict_all(&sw);
-	need_remote(st, sizeof(*st), "fstat() result");
-	need_remote(cwd, PAGE, "getcwd() result");
-	need_remote(ts, sizeof(*ts), "clock_gettime() result");
+	need_remote(&sw, st, sizeof(*st), "fstat() result");
+	need_remote(&sw, cwd, PAGE, "getcwd() result");
+	need_remote(&sw, ts, sizeof(*ts), "clock_gettime() result");
 	SYS_OK(fstat(file_fd, st), "fstat() into a remote page");
 	CHECK(S_ISREG(st->st_mode), "fstat() into a remote page: wrong mode %o", st->st_mode);
 	CHECK(getcwd(cwd, PAGE), "getcwd() into a remote page: %s", strerror(errno));
