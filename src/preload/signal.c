@@ -11,6 +11,7 @@
 #include <string.h>
 
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+typedef sighandler_t (*signal_fn)(int, sighandler_t);
 
 static sigaction_fn real_sigaction(void)
 {
@@ -23,21 +24,89 @@ static sigaction_fn real_sigaction(void)
 	return f;
 }
 
+/* The program's SIGBUS action as it set it (what sigaction reports), once
+ * it set one; the engine chains to bus_wrapper() for a handler. */
+static struct sigaction program_bus;
+static bool program_bus_set;
+
+static bool is_handler(const struct sigaction *a)
+{
+	return (a->sa_flags & SA_SIGINFO) ||
+	       (a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN);
+}
+
+/* Does around the program's handler what the kernel would have done had
+ * it delivered the signal: block sa_mask while it runs, and for
+ * SA_RESETHAND go back to the default first (a crash handler re-raises
+ * the signal to die of it; it would otherwise come back here forever).
+ * SIGBUS itself stays unblocked: the handler may touch remote pages. */
+static void bus_wrapper(int sig, siginfo_t *si, void *uc)
+{
+	struct sigaction act = program_bus;
+	if (act.sa_flags & SA_RESETHAND) {
+		memset(&program_bus, 0, sizeof(program_bus));
+		program_bus.sa_handler = SIG_DFL;
+		sigbus_set_program_action(&program_bus, NULL);
+	}
+	sigset_t block, saved;
+	block = act.sa_mask;
+	sigdelset(&block, SIGBUS);
+	pthread_sigmask(SIG_BLOCK, &block, &saved);
+	if (act.sa_flags & SA_SIGINFO)
+		act.sa_sigaction(sig, si, uc);
+	else
+		act.sa_handler(sig);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+}
+
+static int set_program_bus(const struct sigaction *act, struct sigaction *old)
+{
+	if (!program_bus_set) {
+		/* What was there before dime installed its handler. */
+		sigbus_set_program_action(NULL, &program_bus);
+		program_bus_set = true;
+	}
+	if (old)
+		*old = program_bus;
+	if (!act)
+		return 0;
+	program_bus = *act;
+	struct sigaction chained = *act;
+	if (is_handler(act)) {
+		chained.sa_sigaction = bus_wrapper;
+		chained.sa_flags = SA_SIGINFO;
+	}
+	return sigbus_set_program_action(&chained, NULL);
+}
+
 int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	if (sig == SIGBUS && sigbus_installed())
-		return sigbus_set_program_action(act, old);
+		return set_program_bus(act, old);
 	return real_sigaction()(sig, act, old);
 }
 
+/* glibc's signal() sets the action without going through sigaction(), so
+ * SIGBUS must be caught here too; other signals keep glibc's exact
+ * semantics (siginterrupt() and all). */
 sighandler_t signal(int sig, sighandler_t handler)
 {
+	if (sig != SIGBUS || !sigbus_installed()) {
+		static _Atomic(signal_fn) fn;
+		signal_fn f = atomic_load(&fn);
+		if (!f) {
+			f = (signal_fn)dlsym(RTLD_NEXT, "signal");
+			atomic_store(&fn, f);
+		}
+		return f(sig, handler);
+	}
 	struct sigaction sa, old;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = handler;
 	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(sig, &sa, &old) < 0)
+	sigaddset(&sa.sa_mask, sig);
+	if (set_program_bus(&sa, &old) < 0)
 		return SIG_ERR;
 	return old.sa_handler;
 }
@@ -53,7 +122,7 @@ int raise(int sig)
 	if (sig == SIGBUS && sigbus_installed()) {
 		struct sigaction prog;
 		sigbus_set_program_action(NULL, &prog);
-		if (!(prog.sa_flags & SA_SIGINFO) && prog.sa_handler == SIG_DFL) {
+		if (!is_handler(&prog) && prog.sa_handler == SIG_DFL) {
 			struct sigaction dfl;
 			memset(&dfl, 0, sizeof(dfl));
 			dfl.sa_handler = SIG_DFL;
