@@ -312,6 +312,17 @@ Test(preload, sigbus_chaining_signal_mode)
 	run_prog(&signal_mode, "signals", ARGS("bus"));
 }
 
+/* A crash handler: SA_RESETHAND, then raise SIGBUS again to die of it. */
+Test(preload, sigbus_resethand)
+{
+	run_prog(&thread_mode, "signals", ARGS("bus-resethand"));
+}
+
+Test(preload, sigbus_resethand_signal_mode)
+{
+	run_prog(&signal_mode, "signals", ARGS("bus-resethand"));
+}
+
 /* --- the run's shared counters (DIME_STATS_FD, as `dime run` passes) ---- */
 
 static struct run_stats *stats_page(int *fd)

@@ -224,6 +224,55 @@ static void bus(void)
 	free(mem);
 }
 
+/* A crash handler's pattern: SA_RESETHAND, note the fault, raise the
+ * signal again to die of it. The handler must run once. */
+static volatile int *resethand_runs; /* MAP_SHARED: the parent reads it */
+
+static void resethand_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)si;
+	(void)uc;
+	(*resethand_runs)++;
+	raise(sig);
+}
+
+static void bus_resethand(void)
+{
+	resethand_runs = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(resethand_runs != MAP_FAILED, "mmap");
+	volatile uint8_t *eof = beyond_eof();
+	uint8_t *mem = heap_pages(64 * PAGE);
+	for (int how = 0; how < 2; how++) {
+		*resethand_runs = 0;
+		pid_t pid = fork();
+		SYS_OK(pid, "fork");
+		if (pid == 0) {
+			struct sigaction sa;
+			memset(&sa, 0, sizeof(sa));
+			sa.sa_sigaction = resethand_handler;
+			sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+			sigemptyset(&sa.sa_mask);
+			SYS_OK(sigaction(SIGBUS, &sa, NULL), "sigaction(SIGBUS, SA_RESETHAND)");
+			fill(mem, 64 * PAGE, 11);
+			evict_all(&sw);
+			verify(mem, 64 * PAGE, 11, "heap with a SA_RESETHAND SIGBUS handler");
+			if (how == 0)
+				(void)*eof; /* a real fault */
+			else
+				raise(SIGBUS); /* a sent one */
+			_exit(3);
+		}
+		int st;
+		CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+		CHECK(*resethand_runs == 1, "a SA_RESETHAND SIGBUS handler ran %d times, want 1",
+		      *resethand_runs);
+		CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS,
+		      "re-raising SIGBUS from a SA_RESETHAND handler: status %#x, want death by "
+		      "SIGBUS",
+		      st);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	prog_name = "signals";
@@ -234,7 +283,9 @@ int main(int argc, char **argv)
 		usr1(false);
 	else if (!strcmp(what, "bus"))
 		bus();
+	else if (!strcmp(what, "bus-resethand"))
+		bus_resethand();
 	else
-		fail("usage: signals usr1|usr1-noaltstack|bus");
+		fail("usage: signals usr1|usr1-noaltstack|bus|bus-resethand");
 	return 0;
 }
