@@ -1,7 +1,11 @@
 /* In signal mode dime's SIGBUS handler must stay installed: the program's
  * own SIGBUS disposition is recorded instead and run for faults that are
  * not dime's (engine/sigbus.c chains to it). raise() is here because of
- * that too. */
+ * that too. And SIGBUS must stay deliverable: a thread that blocks it
+ * (worker threads often block every signal, handlers often run with a
+ * full sa_mask) would be killed by its first remote fault, so the masks
+ * the program sets never include it. A SIGBUS sent to such a thread is
+ * then delivered at once instead of left pending: the price. */
 #define _GNU_SOURCE
 #include "preload.h"
 #include "../engine/sigbus.h"
@@ -81,9 +85,61 @@ static int set_program_bus(const struct sigaction *act, struct sigaction *old)
 
 int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-	if (sig == SIGBUS && sigbus_installed())
+	if (!sigbus_installed())
+		return real_sigaction()(sig, act, old);
+	if (sig == SIGBUS)
 		return set_program_bus(act, old);
-	return real_sigaction()(sig, act, old);
+	if (!act)
+		return real_sigaction()(sig, act, old);
+	struct sigaction a = *act;
+	sigdelset(&a.sa_mask, SIGBUS);
+	return real_sigaction()(sig, &a, old);
+}
+
+typedef int (*sigmask_fn)(int, const sigset_t *, sigset_t *);
+
+static sigmask_fn next_fn(const char *name, _Atomic(sigmask_fn) *cache)
+{
+	sigmask_fn f = atomic_load(cache);
+	if (!f) {
+		f = (sigmask_fn)dlsym(RTLD_NEXT, name);
+		atomic_store(cache, f);
+	}
+	return f;
+}
+
+/* The mask to set: without SIGBUS in signal mode. */
+static const sigset_t *unblock_bus(int how, const sigset_t *set, sigset_t *copy)
+{
+	if (!set || how == SIG_UNBLOCK || !sigbus_installed() || !sigismember(set, SIGBUS))
+		return set;
+	*copy = *set;
+	sigdelset(copy, SIGBUS);
+	return copy;
+}
+
+static _Atomic(sigmask_fn) next_sigprocmask, next_pthread_sigmask;
+
+int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	sigset_t copy;
+	return next_fn("sigprocmask", &next_sigprocmask)(how, unblock_bus(how, set, &copy), old);
+}
+
+int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	sigset_t copy;
+	return next_fn("pthread_sigmask", &next_pthread_sigmask)(how, unblock_bus(how, set, &copy),
+								 old);
+}
+
+/* Looked up now rather than on first use, which may be in a signal
+ * handler, where dlsym() is not safe. */
+__attribute__((constructor)) static void resolve_next(void)
+{
+	real_sigaction();
+	next_fn("sigprocmask", &next_sigprocmask);
+	next_fn("pthread_sigmask", &next_pthread_sigmask);
 }
 
 /* glibc's signal() sets the action without going through sigaction(), so
