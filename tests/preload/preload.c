@@ -312,6 +312,17 @@ Test(preload, sigbus_chaining_signal_mode)
 	run_prog(&signal_mode, "signals", ARGS("bus"));
 }
 
+/* Blocked signals: dime's SIGBUSes of signal mode must still come. */
+Test(preload, signals_blocked)
+{
+	run_prog(&thread_mode, "signals", ARGS("blocked"));
+}
+
+Test(preload, signals_blocked_signal_mode)
+{
+	run_prog(&signal_mode, "signals", ARGS("blocked"));
+}
+
 /* A crash handler: SA_RESETHAND, then raise SIGBUS again to die of it. */
 Test(preload, sigbus_resethand)
 {

@@ -13,6 +13,7 @@
  *                       SIGBUS still kills. Both modes. */
 #include "common.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -273,6 +274,63 @@ static void bus_resethand(void)
 	}
 }
 
+/* Threads that block every signal and handlers that run with a full
+ * sa_mask still touch remote pages (in signal mode dime's faults are
+ * SIGBUSes: they must get through). */
+enum { BLK = 32 * PAGE };
+static uint8_t *blk;
+static volatile sig_atomic_t blk_handled;
+
+static void *blocked_thread(void *arg)
+{
+	(void)arg;
+	sigset_t all;
+	sigfillset(&all);
+	CHECK(pthread_sigmask(SIG_BLOCK, &all, NULL) == 0, "pthread_sigmask");
+	struct sweeper own = { 0 };
+	for (int r = 0; r < 5; r++) {
+		sweep_pages(&own, 200);
+		verify(blk, BLK, (unsigned)r, "a thread with every signal blocked");
+		fill(blk, BLK, (unsigned)r + 1);
+	}
+	return NULL;
+}
+
+static void full_mask_handler(int sig)
+{
+	(void)sig;
+	verify(blk, BLK, 5, "a handler with a full sa_mask");
+	fill(blk, BLK, 6);
+	blk_handled = 1;
+}
+
+static void blocked(void)
+{
+	blk = heap_pages(BLK);
+	fill(blk, BLK, 0);
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, blocked_thread, NULL) == 0, "pthread_create");
+	pthread_join(t, NULL);
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = full_mask_handler;
+	sigfillset(&sa.sa_mask);
+	SYS_OK(sigaction(SIGUSR1, &sa, NULL), "sigaction(SIGUSR1)");
+	evict_all(&sw);
+	need_remote(&sw, blk, BLK, "data of a handler with a full sa_mask");
+	CHECK(raise(SIGUSR1) == 0, "raise");
+	CHECK(blk_handled, "the handler did not run");
+
+	sigset_t all;
+	sigfillset(&all);
+	SYS_OK(sigprocmask(SIG_SETMASK, &all, NULL), "sigprocmask");
+	evict_all(&sw);
+	verify(blk, BLK, 6, "the main thread with every signal blocked");
+	sigemptyset(&all);
+	SYS_OK(sigprocmask(SIG_SETMASK, &all, NULL), "sigprocmask");
+}
+
 int main(int argc, char **argv)
 {
 	prog_name = "signals";
@@ -285,7 +343,9 @@ int main(int argc, char **argv)
 		bus();
 	else if (!strcmp(what, "bus-resethand"))
 		bus_resethand();
+	else if (!strcmp(what, "blocked"))
+		blocked();
 	else
-		fail("usage: signals usr1|usr1-noaltstack|bus|bus-resethand");
+		fail("usage: signals usr1|usr1-noaltstack|bus|bus-resethand|blocked");
 	return 0;
 }
