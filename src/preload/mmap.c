@@ -19,6 +19,9 @@
  *   MAP_FIXED  A mapping of the kernel's replaces the pages ("foreign"):
  *              they are no longer emulated, and their block stays the
  *              program's until it unmaps them.
+ *   sigaltstack  In signal mode the kernel writes signal frames (dime's
+ *              SIGBUS's too) to the alternate stack itself, which it cannot
+ *              do on a remote page: those pages are pinned as well.
  *   madvise    MADV_WIPEONFORK and MADV_DONTFORK: the kernel applies them
  *              to what is mapped at the pages, but a remote page's bytes
  *              are in the store, so a fork()ed child would still see
@@ -53,7 +56,9 @@ enum {
 	KIND_FOREIGN = 0x40, /* replaced by a kernel mapping, or a hole */
 	KIND_WIPE = 0x20,    /* MADV_WIPEONFORK */
 	KIND_DONTFORK = 0x10,
+	KIND_ALTSTACK = 0x08, /* a signal stack in signal mode: pinned local */
 	KIND_FORK = KIND_WIPE | KIND_DONTFORK,
+	KIND_PINNED = KIND_PROT | KIND_ALTSTACK,
 	PROT_BITS = PROT_READ | PROT_WRITE | PROT_EXEC,
 };
 
@@ -94,11 +99,11 @@ static void fork_child(void)
 	struct region *r = preload_region;
 	if (odd) {
 		/* The rebuilt policy order has every local page; pin the
-		 * protected ones again. */
+		 * pinned ones again. */
 		size_t end = atomic_load(&r->touched_end);
 		pthread_mutex_lock(&r->lock);
 		for (size_t pg = 0; pg < end; pg++)
-			if ((kind_of[pg] & KIND_PROT) && r->state[pg] == PAGE_LOCAL)
+			if ((kind_of[pg] & KIND_PINNED) && r->state[pg] == PAGE_LOCAL)
 				r->policy->page_gone(r->policy_state, pg);
 		pthread_mutex_unlock(&r->lock);
 	}
@@ -319,6 +324,49 @@ int munmap(void *addr, size_t len)
 	return rc ? -1 : 0;
 }
 
+/* Takes pages that lost their last reason to be pinned back into the
+ * policy's order. r->lock held. */
+static void unpin_locked(struct region *r, size_t first, size_t np)
+{
+	for (size_t pg = first; pg < first + np; pg++)
+		if (!(kind_of[pg] & (KIND_PINNED | KIND_FOREIGN)) && r->state[pg] == PAGE_LOCAL)
+			r->policy->page_local(r->policy_state, pg);
+}
+
+/* Brings the pages of [first, first+np) in (untouched ones too if
+ * `populate`) and takes them out of the policy's order, so that no
+ * eviction can choose them; foreign pages are left alone. Page by page: a
+ * pinned page is never a victim, so this ends even for more pages than
+ * the budget. Returns with r->lock held. */
+static void pin_locked(struct region *r, size_t first, size_t np, bool populate)
+{
+	pthread_mutex_lock(&r->lock);
+	for (size_t pg = first; pg < first + np;) {
+		enum page_state st = r->state[pg];
+		if (kind_of[pg] & KIND_FOREIGN) {
+			pg++;
+		} else if (st == PAGE_LOCAL ||
+			   (st == PAGE_UNTOUCHED && (!populate || (kind_of[pg] & KIND_PROT)))) {
+			/* An untouched page gets the zero page on a read and
+			 * then could not leave if protected: dime reports
+			 * that and keeps it local, which is right. (Nor can
+			 * a protected one be populated: it may be PROT_NONE.) */
+			if (st == PAGE_LOCAL)
+				r->policy->page_gone(r->policy_state, pg);
+			pg++;
+		} else {
+			/* Remote, untouched or in flight: a read brings it in
+			 * (only a read-write page can be remote). */
+			pthread_mutex_unlock(&r->lock);
+			if (st == PAGE_REMOTE || st == PAGE_UNTOUCHED)
+				(void)*(volatile char *)(r->base + (pg << engine.page_shift));
+			else
+				sched_yield();
+			pthread_mutex_lock(&r->lock);
+		}
+	}
+}
+
 /* Pins the pages of [s, s+n) local and gives them protection prot (not
  * RW); or, with prot RW, unpins them. Non-foreign pages only; the caller
  * changes the protection of foreign ones. Returns 0 or -1 with errno.
@@ -331,58 +379,50 @@ static int protect(uintptr_t s, size_t n, int prot)
 		if (sys_mprotect((void *)s, n, prot))
 			return -1;
 		pthread_mutex_lock(&r->lock);
-		for (size_t i = 0; i < np; i++) {
-			if (!(kind_of[first + i] & KIND_PROT))
-				continue;
-			set_kind(first + i, kind_of[first + i] & KIND_FORK);
-			if (r->state[first + i] == PAGE_LOCAL)
-				r->policy->page_local(r->policy_state, first + i);
-		}
+		for (size_t pg = first; pg < first + np; pg++)
+			if (kind_of[pg] & KIND_PROT)
+				set_kind(pg, kind_of[pg] & ~(KIND_PROT | PROT_BITS));
+		unpin_locked(r, first, np);
 		pthread_mutex_unlock(&r->lock);
 		return 0;
 	}
-	/* Fetch and pin page by page: a pinned page is never a victim, so
-	 * this ends even for a range larger than the budget. */
-	pthread_mutex_lock(&r->lock);
-	for (size_t i = 0; i < np;) {
-		size_t pg = first + i;
-		enum page_state st = r->state[pg];
-		if (kind_of[pg] & KIND_FOREIGN) {
-			i++;
-		} else if (st == PAGE_LOCAL || st == PAGE_UNTOUCHED) {
-			/* An untouched page gets the zero page on a read and
-			 * then could not leave: dime reports that and keeps
-			 * it local, which is right. */
-			if (st == PAGE_LOCAL)
-				r->policy->page_gone(r->policy_state, pg);
-			i++;
-		} else {
-			/* Remote or in flight: a read brings it in (only a
-			 * read-write page can be remote). */
-			pthread_mutex_unlock(&r->lock);
-			if (st == PAGE_REMOTE)
-				(void)*(volatile char *)(r->base + (pg << engine.page_shift));
-			else
-				sched_yield();
-			pthread_mutex_lock(&r->lock);
-		}
-	}
+	pin_locked(r, first, np, false);
 	/* Under the lock: no page of the range can be chosen now. */
 	int rc = sys_mprotect((void *)s, n, prot);
 	int err = errno;
-	for (size_t i = 0; i < np; i++) {
-		size_t pg = first + i;
-		if (kind_of[pg] & KIND_FOREIGN)
-			continue;
-		if (rc == 0) {
-			set_kind(pg, (uint8_t)((kind_of[pg] & KIND_FORK) | KIND_PROT | (prot & PROT_BITS)));
-		} else if (!(kind_of[pg] & KIND_PROT) && r->state[pg] == PAGE_LOCAL) {
-			r->policy->page_local(r->policy_state, pg);
-		}
+	if (rc == 0) {
+		for (size_t pg = first; pg < first + np; pg++)
+			if (!(kind_of[pg] & KIND_FOREIGN))
+				set_kind(pg, (uint8_t)((kind_of[pg] & ~PROT_BITS) | KIND_PROT |
+						       (prot & PROT_BITS)));
+	} else {
+		unpin_locked(r, first, np);
 	}
 	pthread_mutex_unlock(&r->lock);
 	errno = err;
 	return rc;
+}
+
+void altstack_pin(const void *sp, size_t size, bool pin)
+{
+	uintptr_t s;
+	size_t n;
+	if (!size || !clip(sp, size, &s, &n))
+		return;
+	struct region *r = preload_region;
+	size_t first = page_of(s), np = n >> engine.page_shift;
+	pthread_mutex_lock(&lock);
+	if (pin)
+		pin_locked(r, first, np, true);
+	else
+		pthread_mutex_lock(&r->lock);
+	for (size_t pg = first; pg < first + np; pg++)
+		if (!(kind_of[pg] & KIND_FOREIGN))
+			set_kind(pg, pin ? kind_of[pg] | KIND_ALTSTACK : kind_of[pg] & ~KIND_ALTSTACK);
+	if (!pin)
+		unpin_locked(r, first, np);
+	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&lock);
 }
 
 int mprotect(void *addr, size_t len, int prot)

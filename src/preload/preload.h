@@ -40,6 +40,8 @@ static inline bool preload_owns(const void *addr)
 
 /* mmap.c: bookkeeping for mappings served from the region. */
 int mappings_init(struct region *r);
+/* Keeps the pages of a signal stack local (pin) or lets them go again. */
+void altstack_pin(const void *sp, size_t size, bool pin);
 
 /* config.c: the run's parameters from DIME_* variables; exits with status
  * 2 and a one-line message on a bad value. */

@@ -16,6 +16,7 @@
 
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 typedef sighandler_t (*signal_fn)(int, sighandler_t);
+typedef int (*sigaltstack_fn)(const stack_t *, stack_t *);
 
 static sigaction_fn real_sigaction(void)
 {
@@ -165,6 +166,37 @@ sighandler_t signal(int sig, sighandler_t handler)
 	if (set_program_bus(&sa, &old) < 0)
 		return SIG_ERR;
 	return old.sa_handler;
+}
+
+/* In signal mode the kernel writes every signal frame of a thread with an
+ * alternate stack there, dime's SIGBUS for a remote fault included, and it
+ * cannot fault a remote page in itself: the process would die. The pages
+ * of the stack are kept local while it is installed. (A thread that exits
+ * with its stack installed leaves those pages pinned until unmapped.) */
+int sigaltstack(const stack_t *ss, stack_t *old)
+{
+	static _Atomic(sigaltstack_fn) fn;
+	sigaltstack_fn next = atomic_load(&fn);
+	if (!next) {
+		next = (sigaltstack_fn)dlsym(RTLD_NEXT, "sigaltstack");
+		atomic_store(&fn, next);
+	}
+	if (!sigbus_installed() || !ss)
+		return next(ss, old);
+	stack_t cur;
+	bool had = next(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE);
+	bool want = !(ss->ss_flags & SS_DISABLE);
+	if (want)
+		altstack_pin(ss->ss_sp, ss->ss_size, true);
+	int rc = next(ss, old);
+	if (rc) {
+		if (want && !(had && cur.ss_sp == ss->ss_sp))
+			altstack_pin(ss->ss_sp, ss->ss_size, false);
+		return rc;
+	}
+	if (had && !(want && cur.ss_sp == ss->ss_sp && cur.ss_size == ss->ss_size))
+		altstack_pin(cur.ss_sp, cur.ss_size, false);
+	return 0;
 }
 
 /* A SIGBUS that is not dime's, with the program's action at the default,
