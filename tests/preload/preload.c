@@ -295,11 +295,21 @@ Test(preload, signal_handlers)
 	run_prog(&thread_mode, "signals", ARGS("usr1"));
 }
 
-/* An alternate stack in emulated memory cannot work in signal mode: the
- * kernel writes the signal frame there itself. */
+/* The same without a remote alternate stack, which signal mode keeps
+ * local (the kernel writes the signal frame there itself). */
 Test(preload, signal_handlers_signal_mode)
 {
 	run_prog(&signal_mode, "signals", ARGS("usr1-noaltstack"));
+}
+
+Test(preload, altstack_in_emulated_memory)
+{
+	run_prog(&thread_mode, "signals", ARGS("altstack"));
+}
+
+Test(preload, altstack_in_emulated_memory_signal_mode)
+{
+	run_prog(&signal_mode, "signals", ARGS("altstack"));
 }
 
 Test(preload, sigbus)

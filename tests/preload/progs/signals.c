@@ -2,10 +2,12 @@
  * usage: signals usr1   SIGUSR1/SIGUSR2 handlers that touch remote heap
  *                       pages, one on an alternate stack in a remote heap
  *                       block (the kernel writes the frame there); thread
- *                       mode only: in signal mode the kernel cannot fault
- *                       that stack in.
+ *                       mode only: signal mode keeps such a stack local.
  *        signals usr1-noaltstack  the same without the alternate stack, for
  *                       signal mode.
+ *        signals altstack  signal stacks in emulated memory amid faults.
+ *        signals blocked  threads and handlers that block every signal.
+ *        signals bus-resethand  a SIGBUS crash handler re-raising.
  *        signals bus    the program's SIGBUS handler gets real SIGBUSes
  *                       (touching beyond the end of a mapped file) amid
  *                       loads and stores that fault (in signal mode: dime's
@@ -331,6 +333,80 @@ static void blocked(void)
 	SYS_OK(sigprocmask(SIG_SETMASK, &all, NULL), "sigprocmask");
 }
 
+/* Alternate signal stacks in emulated memory (malloc'd, and mmap'd with a
+ * guard page as language runtimes do) while faults keep coming: in signal
+ * mode each of dime's SIGBUSes is delivered on that stack. */
+static void *altstack_thread(void *arg)
+{
+	(void)arg;
+	char *st = malloc(SIGSTKSZ * 2);
+	CHECK(st, "malloc");
+	stack_t ss = { .ss_sp = st, .ss_size = SIGSTKSZ * 2 };
+	SYS_OK(sigaltstack(&ss, NULL), "sigaltstack in a thread");
+	struct sweeper own = { 0 };
+	for (int r = 0; r < 3; r++) {
+		sweep_pages(&own, 200);
+		verify(blk, BLK, 20, "a thread with a malloc'd signal stack");
+	}
+	ss.ss_flags = SS_DISABLE;
+	SYS_OK(sigaltstack(&ss, NULL), "sigaltstack(SS_DISABLE)");
+	free(st);
+	return NULL;
+}
+
+static void altstack(void)
+{
+	blk = heap_pages(BLK);
+	fill(blk, BLK, 20);
+	data = heap_pages(DATA);
+
+	size_t sz = PAGE + 4 * PAGE;
+	uint8_t *m = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(m != MAP_FAILED, "mmap");
+	need_emulated(m, "mmap'd signal stack");
+	SYS_OK(mprotect(m, PAGE, PROT_NONE), "mprotect(guard)");
+	stack_t ss = { .ss_sp = m + PAGE, .ss_size = 4 * PAGE };
+	SYS_OK(sigaltstack(&ss, NULL), "sigaltstack");
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = usr_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	SYS_OK(sigaction(SIGUSR1, &sa, NULL), "sigaction(SIGUSR1, SA_ONSTACK)");
+	alt_lo = (char *)m + PAGE;
+	alt_hi = (char *)m + sz;
+	for (int r = 0; r < 3; r++) {
+		evict_all(&sw);
+		verify(blk, BLK, 20, "heap with a signal stack in emulated memory");
+		fill(data, DATA, (unsigned)handled);
+		evict_all(&sw);
+		CHECK(raise(SIGUSR1) == 0, "raise");
+		CHECK(on_alt, "the handler did not run on the alternate stack");
+		verify(data, DATA, (unsigned)handled, "data the handler wrote");
+	}
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, altstack_thread, NULL) == 0, "pthread_create");
+	pthread_join(t, NULL);
+	/* Replaced by a malloc'd one; the old one unmapped and reused. */
+	char *st = malloc(SIGSTKSZ * 2);
+	CHECK(st, "malloc");
+	ss = (stack_t){ .ss_sp = st, .ss_size = SIGSTKSZ * 2 };
+	SYS_OK(sigaltstack(&ss, NULL), "sigaltstack (replacing)");
+	SYS_OK(munmap(m, sz), "munmap of the old signal stack");
+	for (int r = 0; r < 3; r++) {
+		uint8_t *q = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		CHECK(q != MAP_FAILED, "mmap");
+		fill(q, sz, 21);
+		evict_all(&sw);
+		verify(q, sz, 21, "a mapping where a signal stack was");
+		verify(blk, BLK, 20, "heap with a replaced signal stack");
+		SYS_OK(munmap(q, sz), "munmap");
+	}
+	ss.ss_flags = SS_DISABLE;
+	SYS_OK(sigaltstack(&ss, NULL), "sigaltstack(SS_DISABLE)");
+	free(st);
+}
+
 int main(int argc, char **argv)
 {
 	prog_name = "signals";
@@ -345,7 +421,9 @@ int main(int argc, char **argv)
 		bus_resethand();
 	else if (!strcmp(what, "blocked"))
 		blocked();
+	else if (!strcmp(what, "altstack"))
+		altstack();
 	else
-		fail("usage: signals usr1|usr1-noaltstack|bus|bus-resethand|blocked");
+		fail("usage: signals usr1|usr1-noaltstack|bus|bus-resethand|blocked|altstack");
 	return 0;
 }
