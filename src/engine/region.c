@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -31,11 +32,57 @@ static uintptr_t map_range(size_t size, size_t align)
 	return (uintptr_t)p;
 }
 
+/* Registers the private anonymous mappings inside [start, start+len) one
+ * by one, from /proc/self/maps. For a range the program has partly mapped
+ * something else over (a file with MAP_FIXED): one registration of the
+ * whole range fails with EINVAL, and the foreign part has left emulation.
+ * Reads with raw calls into a static buffer: this runs in a fork child
+ * before its heap is usable. */
+static int register_anonymous_parts(int uffd, uintptr_t start, size_t len)
+{
+	static char buf[1 << 16];
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int err = 0;
+	size_t have = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		buf[have] = 0;
+		char *line = buf, *nl;
+		while ((nl = strchr(line, '\n'))) {
+			*nl = 0;
+			unsigned long lo, hi, ino;
+			char perms[5];
+			int path_at = 0;
+			if (sscanf(line, "%lx-%lx %4s %*s %*s %lu %n", &lo, &hi, perms, &ino, &path_at) >= 4 &&
+			    hi > start && lo < start + len && ino == 0 && !line[path_at] &&
+			    perms[1] == 'w' && perms[3] == 'p') {
+				uintptr_t a = lo > start ? lo : start;
+				uintptr_t b = hi < start + len ? hi : start + len;
+				int e = uffd_register(uffd, a, b - a);
+				if (e && !err)
+					err = e;
+			}
+			line = nl + 1;
+		}
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+	}
+	close(fd);
+	return err;
+}
+
 int region_register(struct region *r, int uffd)
 {
 	/* With UFFDIO_MOVE the store is a move destination, which must be
 	 * registered; without it, evictions write-protect the page they copy. */
 	int err = uffd_register(uffd, r->base, r->size);
+	if (err == -EINVAL)
+		err = register_anonymous_parts(uffd, r->base, r->size);
 	if (!err && engine.use_move)
 		err = uffd_register(uffd, r->store, r->size);
 	return err;

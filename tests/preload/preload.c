@@ -279,11 +279,9 @@ Test(preload, mapping_changes_in_threads_with_fork_signal_mode)
 	run_prog(&signal_mode, "mmap", ARGS("stress"));
 }
 
-/* Engine bug, disabled until fixed: a fork()ed child registers the whole
- * region again in one UFFDIO_REGISTER (region_register), which fails with
- * EINVAL when the program has mapped a file over part of it; the child
- * then exits with 127 ("cannot emulate memory in fork()ed child"). */
-Test(preload, fork_with_file_mapped_over_emulated, .disabled = true)
+/* A fork()ed child registers the region again: around a file the program
+ * mapped over part of it, piece by piece. */
+Test(preload, fork_with_file_mapped_over_emulated)
 {
 	run_prog(&thread_mode, "mmap", ARGS("fixed-fork"));
 }
