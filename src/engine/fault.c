@@ -69,9 +69,10 @@ static unsigned take_due(struct region *r, size_t *pg, unsigned n)
 			r->evict_due = 0;
 			break;
 		}
-		if (r->state[v] == PAGE_FETCHING) {
+		if (r->state[v] == PAGE_FETCHING || region_pinned(r, v)) {
 			/* Still arriving (its fault stalled while others cycled
-			 * through the budget): passed over and kept. */
+			 * through the budget), or pinned across a fork(): passed
+			 * over and kept. */
 			r->policy->page_local(r->policy_state, v);
 			continue;
 		}

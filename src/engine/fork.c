@@ -12,7 +12,8 @@
  * Between the return from fork() and that handler, a missing page in the
  * child would read as zeroes. glibc itself runs code there: it resets the
  * lock of every stdio FILE, which lives in the program's heap. The prepare
- * handler therefore makes those pages local just before the fork.
+ * handler therefore pins those pages local (the policy passes them over)
+ * and touches them, until the fork is done.
  * pthread_atfork runs child handlers in registration order and dime
  * registers at start-up, so its child handler runs before the program's.
  */
@@ -30,10 +31,33 @@ extern FILE *_IO_list_all;
 extern void _IO_list_lock(void);
 extern void _IO_list_unlock(void);
 
-static void touch(const volatile void *p)
+/* Pins the page holding p local and touches it so that it is. */
+static void pin_and_touch(const volatile void *p)
 {
-	if (p && dime_is_emulated((const void *)p))
+	struct region *r = p ? region_lookup_get((uintptr_t)p) : NULL;
+	if (!r)
+		return;
+	if ((uintptr_t)p - r->base < r->size) {
+		size_t pg = ((uintptr_t)p - r->base) >> engine.page_shift;
+		pthread_mutex_lock(&r->lock);
+		if (!region_pinned(r, pg) && r->npinned < (int)(sizeof(r->pinned) / sizeof(r->pinned[0])))
+			r->pinned[r->npinned++] = pg;
+		pthread_mutex_unlock(&r->lock);
 		(void)*(const volatile char *)p;
+	}
+	region_put(r);
+}
+
+static void unpin_all(void)
+{
+	for (size_t i = 0; i < sizeof(engine.regions) / sizeof(engine.regions[0]); i++) {
+		struct region *r = atomic_load(&engine.regions[i]);
+		if (!r)
+			continue;
+		pthread_mutex_lock(&r->lock);
+		r->npinned = 0;
+		pthread_mutex_unlock(&r->lock);
+	}
 }
 
 static void prepare(void)
@@ -41,21 +65,27 @@ static void prepare(void)
 	pthread_mutex_lock(&engine.lock);
 	_IO_list_lock();
 	for (FILE *f = _IO_list_all; f; f = f->_chain) {
-		touch(f);
-		touch((const char *)f + sizeof(*f) - 1);
-		touch(f->_lock);
+		pin_and_touch(f);
+		pin_and_touch((const char *)f + sizeof(*f) - 1);
+		pin_and_touch(f->_lock);
 	}
 	_IO_list_unlock();
 }
 
 static void parent(void)
 {
+	unpin_all();
 	pthread_mutex_unlock(&engine.lock);
 }
 
 static void child(void)
 {
 	pthread_mutex_init(&engine.lock, NULL);
+	for (size_t i = 0; i < sizeof(engine.regions) / sizeof(engine.regions[0]); i++) {
+		struct region *r = atomic_load(&engine.regions[i]);
+		if (r)
+			r->npinned = 0; /* the child's own pages are not pinned */
+	}
 	/* An open pagemap shows the mm of the process that opened it. */
 	close(engine.pagemap_fd);
 	engine.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);

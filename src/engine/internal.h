@@ -96,6 +96,11 @@ struct region {
 	 * oldest LOCAL pages in the policy's order count as remote. Under lock. */
 	uint64_t evict_due;
 
+	/* Pages that must stay local for a moment (fork.c: glibc touches
+	 * them in a fork child before dime can serve faults there). */
+	size_t pinned[32];
+	int npinned;
+
 	_Atomic int inflight;            /* handlers inside this region */
 	struct calib_log *calib;
 	int heap_arena;                  /* mimalloc arena id, or -1 */
@@ -126,6 +131,15 @@ struct region *region_lookup_get(uintptr_t addr);
 static inline void region_put(struct region *r)
 {
 	atomic_fetch_sub_explicit(&r->inflight, 1, memory_order_release);
+}
+
+/* Whether page pg is pinned local. Region lock held. */
+static inline bool region_pinned(const struct region *r, size_t pg)
+{
+	for (int i = 0; i < r->npinned; i++)
+		if (r->pinned[i] == pg)
+			return true;
+	return false;
 }
 
 /* --- fault.c ------------------------------------------------------------- */

@@ -219,6 +219,7 @@ int region_rebuild(struct region *r)
 	}
 	close(fd);
 	r->local_count = local;
+	r->evict_due = 0; /* the loop below evicts down to the budget */
 	/* A child's own counters start at zero; a shared stats page (dime
 	 * run) keeps counting, now with this process's pages added. */
 	if (r->ctr == &r->own_counters)
