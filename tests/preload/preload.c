@@ -398,3 +398,10 @@ Test(preload, stats_count_forked_children)
 	munmap(s, sizeof(*s));
 	close(fd);
 }
+
+/* glibc touches every stdio FILE in a fork child before dime's fork
+ * handler runs: those pages must not be remote then. */
+Test(preload, fork_with_remote_stdio)
+{
+	run_prog(&thread_mode, "fork_stdio", NULL);
+}
