@@ -269,6 +269,16 @@ Test(preload, wipeonfork_dontfork_signal_mode)
 	run_prog(&signal_mode, "mmap", ARGS("fork-advice"));
 }
 
+Test(preload, mlock_and_mlockall)
+{
+	run_prog(&thread_mode, "mmap", ARGS("lock"));
+}
+
+Test(preload, mlock_and_mlockall_signal_mode)
+{
+	run_prog(&signal_mode, "mmap", ARGS("lock"));
+}
+
 Test(preload, mapping_changes_in_threads_with_fork)
 {
 	run_prog(&thread_mode, "mmap", ARGS("stress"));

@@ -580,6 +580,55 @@ static void stress(void)
 		pthread_join(t[i], NULL);
 }
 
+/* mlock of emulated memory is accepted and changes nothing (residency is
+ * dime's); mlockall locks and populates everything else, and returns (it
+ * would otherwise populate the whole region through dime). */
+static void locking(void)
+{
+	enum { LEN = 32 * PAGE };
+	uint8_t *h = heap_pages(LEN);
+	fill(h, LEN, 60);
+	SYS_OK(mlock(h, LEN), "mlock of heap pages");
+	evict_all(&sw);
+	need_remote(&sw, h, LEN, "mlock'ed emulated pages");
+	verify(h, LEN, 60, "mlock'ed emulated pages");
+	SYS_OK(munlock(h, LEN), "munlock");
+
+	uint8_t *sh = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(sh != MAP_FAILED, "mmap(MAP_SHARED)");
+	if (mlockall(MCL_CURRENT | MCL_FUTURE)) {
+		/* Not permitted here (RLIMIT_MEMLOCK): nothing to check. */
+		CHECK(errno == ENOMEM || errno == EPERM, "mlockall: %s", strerror(errno));
+		return;
+	}
+	CHECK(resident_pages(sh, LEN) == LEN / PAGE, "mlockall(MCL_CURRENT) did not populate a "
+						     "shared mapping");
+	uint8_t *later = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(later != MAP_FAILED, "mmap(MAP_SHARED)");
+	CHECK(resident_pages(later, LEN) == LEN / PAGE, "mlockall(MCL_FUTURE) did not populate a "
+							"new shared mapping");
+	fill(h, LEN, 61);
+	uint8_t *m = map(LEN);
+	fill(m, LEN, 62);
+	evict_all(&sw);
+	need_remote(&sw, h, LEN, "heap pages after mlockall");
+	need_remote(&sw, m, LEN, "an anonymous mapping after mlockall");
+	verify(h, LEN, 61, "heap pages after mlockall");
+	verify(m, LEN, 62, "an anonymous mapping after mlockall");
+	SYS_OK(munlockall(), "munlockall");
+
+	uint8_t *lazy = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(lazy != MAP_FAILED, "mmap(MAP_SHARED)");
+	SYS_OK(mlockall(MCL_CURRENT | MCL_ONFAULT), "mlockall(MCL_ONFAULT)");
+	CHECK(resident_pages(lazy, LEN) == 0, "mlockall(MCL_ONFAULT) populated a mapping");
+	SYS_OK(munlockall(), "munlockall");
+	munmap(sh, LEN);
+	munmap(later, LEN);
+	munmap(lazy, LEN);
+	munmap(m, LEN);
+	free(h);
+}
+
 int main(int argc, char **argv)
 {
 	prog_name = "mmap";
@@ -594,6 +643,8 @@ int main(int argc, char **argv)
 		protect();
 	} else if (!strcmp(what, "fixed")) {
 		fixed();
+	} else if (!strcmp(what, "lock")) {
+		locking();
 	} else if (!strcmp(what, "stress")) {
 		stress();
 	} else if (!strcmp(what, "fork-advice")) {
@@ -601,7 +652,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(what, "fixed-fork")) {
 		fixed_fork();
 	} else {
-		fail("usage: mmap [basic|protect|fixed|fork-advice|stress|fixed-fork]");
+		fail("usage: mmap [basic|protect|fixed|fork-advice|lock|stress|fixed-fork]");
 	}
 	return 0;
 }
