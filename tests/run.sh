@@ -8,7 +8,9 @@ passed=0; failed=0
 for t in "$@"; do
 	echo "== $t"
 	# One job at a time: tests measure faults and must not compete.
-	if DIME_BUILD="$build" "$t" --jobs=1 --verbose=0; then
+	# A hung test must fail the run, not stall it: 20 minutes a program.
+	if DIME_BUILD="$build" timeout 1200 "$t" --jobs=1 --verbose=0 \
+		${TEST_FILTER:+--filter="$TEST_FILTER"}; then
 		passed=$((passed + 1))
 	else
 		failed=$((failed + 1))

@@ -27,11 +27,15 @@ tests: all $(TEST_BINS)
 check: deps
 	$(MAKE) tests
 	tests/run.sh $(BUILD) $(TEST_BINS)
-	DIME_NO_MOVE=1 tests/run.sh $(BUILD) $(BUILD)/tests/engine
+	DIME_NO_MOVE=1 tests/run.sh $(BUILD) $(BUILD)/tests/engine $(BUILD)/tests/preload
 	$(MAKE) check-asan
 
-# The same engine tests on an instrumented build in its own directory.
+# The same engine tests on an instrumented build in its own directory. The
+# fork tests are left out there: a fork child's new handler threads can
+# block forever on an ASan allocator lock that another thread of the parent
+# held at fork() (ASan's state, not dime's, is not fork-safe with threads).
 check-asan:
 	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" \
 		build-asan/tests/engine
-	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 tests/run.sh build-asan build-asan/tests/engine
+	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 TEST_FILTER='!(fork)/*' \
+		tests/run.sh build-asan build-asan/tests/engine

@@ -159,6 +159,9 @@ bool page_out(struct region *r, size_t pg);
 size_t page_out_run(struct region *r, size_t pg, size_t n);
 /* Maps page pg from the store (remote) or zeroes (untouched). */
 void page_in(struct region *r, size_t pg, bool from_store, bool write);
+/* Whether the page at addr has bytes (present or swapped), from the page
+ * tables: touching a missing registered page from dime's side would fault. */
+bool page_has_bytes(uintptr_t addr);
 /* Copy fallback: lifts a write protection that no page-out holds. */
 void page_unprotect(struct region *r, size_t pg);
 

@@ -53,7 +53,7 @@ static void break_cow(uintptr_t addr)
 
 /* Whether the page at addr has bytes (present or swapped out), from
  * /proc/self/pagemap: touching a missing page from here would fault. */
-static bool has_bytes(uintptr_t addr)
+bool page_has_bytes(uintptr_t addr)
 {
 	uint64_t e = 0;
 	off_t at = (off_t)(addr >> engine.page_shift) * 8;
@@ -73,7 +73,7 @@ static bool page_out_copy(struct region *r, size_t pg)
 			report_once("page-out (UFFDIO_WRITEPROTECT)", -err);
 		return false;
 	}
-	if (has_bytes(page))
+	if (page_has_bytes(page))
 		memcpy((void *)slot, (const void *)page, ps);
 	else
 		sys_madvise((void *)slot, ps, MADV_DONTNEED);

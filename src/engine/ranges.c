@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <string.h>
 
 /* Locks r and waits until page pg is not in flight. Returns with the lock
  * held. */
@@ -58,8 +59,17 @@ int region_move(struct region *r, uintptr_t dst, uintptr_t src, size_t len)
 		uintptr_t from = st == PAGE_LOCAL ? src + i * ps : r->store + sp * ps;
 		uintptr_t to = st == PAGE_LOCAL ? dst + i * ps : r->store + dp * ps;
 		int err = 0;
-		if (st == PAGE_LOCAL || st == PAGE_REMOTE)
+		if ((st == PAGE_LOCAL || st == PAGE_REMOTE) && engine.use_move) {
 			err = uffd_move(uffd, to, from, ps);
+		} else if (st == PAGE_REMOTE) {
+			/* Copy fallback: the store is plain memory. */
+			memcpy((void *)to, (const void *)from, ps);
+			sys_madvise((void *)from, ps, MADV_DONTNEED);
+		} else if (st == PAGE_LOCAL) {
+			if (page_has_bytes(from))
+				err = uffd_copy(uffd, to, (const void *)from, ps);
+			sys_madvise((void *)from, ps, MADV_DONTNEED);
+		}
 		if (err == -ENOENT)
 			err = 0; /* no bytes: the destination reads zeroes too */
 		if (err == -EBUSY) {

@@ -232,6 +232,9 @@ int region_rebuild(struct region *r)
 		if (page_out(r, v)) {
 			r->state[v] = PAGE_REMOTE;
 			r->local_count--;
+		} else {
+			r->policy->page_local(r->policy_state, v);
+			break; /* it stays local, and so may the rest */
 		}
 	}
 	ctr_local_add(r->ctr, r->local_count, r->local_count);
