@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "delay.h"
 #include "internal.h"
+#include "uffd.h"
 
 #include <sched.h>
 #include <stdlib.h>
@@ -180,7 +181,7 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 		pthread_mutex_unlock(&r->lock);
 		if (!engine.use_move)
 			page_unprotect(r, pg);
-		page_in(r, pg, false, write);
+		page_in(r, pg, false, write, true);
 		return;
 	}
 	bool remote = st == PAGE_REMOTE;
@@ -243,12 +244,18 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 	ctr_add(remote ? &r->ctr->remote_faults : &r->ctr->first_touch_faults, 1);
 	ctr_add(&r->ctr->injected_delay_ns, clock_ticks_to_ns(spun));
 	note_local(r, pg);
-	page_in(r, pg, remote, write);
+	/* The page is LOCAL before its thread runs again: on a handler's CPU
+	 * that thread runs at once when woken, and this handler only when
+	 * that thread blocks again, maybe after faults served elsewhere that
+	 * must not find the page still FETCHING. */
+	page_in(r, pg, remote, write, false);
 	uint64_t t_done = clock_ticks();
 
 	pthread_mutex_lock(&r->lock);
 	r->state[pg] = PAGE_LOCAL;
 	pthread_mutex_unlock(&r->lock);
+	if (r->server->mode == DIME_MODE_THREAD)
+		uffd_wake(r->server->uffd, r->base + (pg << engine.page_shift), engine.page_size);
 
 	ctr_add(&r->ctr->handling_ns, clock_ticks_to_ns(t_done - t_seen - spun));
 	ctr_add(&r->ctr->faults_total_ns,

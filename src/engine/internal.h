@@ -157,8 +157,9 @@ bool page_out(struct region *r, size_t pg);
  * how many from pg on are done; page_out() takes over at the first it
  * could not move. */
 size_t page_out_run(struct region *r, size_t pg, size_t n);
-/* Maps page pg from the store (remote) or zeroes (untouched). */
-void page_in(struct region *r, size_t pg, bool from_store, bool write);
+/* Maps page pg from the store (remote) or zeroes (untouched), then wakes
+ * the threads waiting for it if `wake` (else the caller must). */
+void page_in(struct region *r, size_t pg, bool from_store, bool write, bool wake);
 /* Whether the page at addr has bytes (present or swapped), from the page
  * tables: touching a missing registered page from dime's side would fault. */
 bool page_has_bytes(uintptr_t addr);

@@ -145,7 +145,44 @@ size_t page_out_run(struct region *r, size_t pg, size_t n)
 	return done;
 }
 
-void page_in(struct region *r, size_t pg, bool from_store, bool write)
+/* The page-in operations without their wake-up (the caller wakes). */
+static int move_nowake(int uffd, uintptr_t dst, uintptr_t src, size_t len)
+{
+	for (;;) {
+		struct uffdio_move m = { .dst = dst, .src = src, .len = len,
+					 .mode = UFFDIO_MOVE_MODE_DONTWAKE };
+		if (ioctl(uffd, UFFDIO_MOVE, &m) == 0)
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+	}
+}
+
+static int copy_nowake(int uffd, uintptr_t dst, const void *src, size_t len)
+{
+	for (;;) {
+		struct uffdio_copy c = { .dst = dst, .src = (uintptr_t)src, .len = len,
+					 .mode = UFFDIO_COPY_MODE_DONTWAKE };
+		if (ioctl(uffd, UFFDIO_COPY, &c) == 0)
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+	}
+}
+
+static int zeropage_nowake(int uffd, uintptr_t dst, size_t len)
+{
+	for (;;) {
+		struct uffdio_zeropage z = { .range = { .start = dst, .len = len },
+					     .mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE };
+		if (ioctl(uffd, UFFDIO_ZEROPAGE, &z) == 0)
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+	}
+}
+
+void page_in(struct region *r, size_t pg, bool from_store, bool write, bool wake)
 {
 	size_t ps = engine.page_size, off = pg * ps;
 	uintptr_t dst = r->base + off, src = r->store + off;
@@ -153,14 +190,14 @@ void page_in(struct region *r, size_t pg, bool from_store, bool write)
 
 	if (from_store && !engine.use_move) {
 		/* An empty slot reads as zeroes, which is then right too. */
-		err = uffd_copy(uffd, dst, (const void *)src, ps);
+		err = copy_nowake(uffd, dst, (const void *)src, ps);
 		goto done;
 	}
 	if (from_store) {
-		err = uffd_move(uffd, dst, src, ps);
+		err = move_nowake(uffd, dst, src, ps);
 		if (err == -EBUSY) {
 			/* Shared with a fork()ed relative: copy, then drop ours. */
-			err = uffd_copy(uffd, dst, (const void *)src, ps);
+			err = copy_nowake(uffd, dst, (const void *)src, ps);
 			if (err == 0 || err == -EEXIST)
 				sys_madvise((void *)src, ps, MADV_DONTNEED);
 		}
@@ -170,10 +207,12 @@ void page_in(struct region *r, size_t pg, bool from_store, bool write)
 	}
 	/* A read of a never-written page maps the shared zero page, as the
 	 * kernel would; a write needs a private page anyway. */
-	err = write ? uffd_copy(uffd, dst, engine.zero_page, ps) : uffd_zeropage(uffd, dst, ps);
+	err = write ? copy_nowake(uffd, dst, engine.zero_page, ps) : zeropage_nowake(uffd, dst, ps);
 done:
 	if (err == -EEXIST)
-		err = uffd_wake(uffd, dst, ps); /* someone mapped it already */
+		err = 0; /* someone mapped it already */
 	if (err)
 		report_once("page-in", -err);
+	if (wake)
+		uffd_wake(uffd, dst, ps);
 }

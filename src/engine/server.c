@@ -9,20 +9,24 @@
  * own vCPU, by a handler no other vCPU wakes.
  *
  * One handler per CPU, pinned. The kernel wakes every thread waiting on
- * the userfaultfd for every fault, so a handler whose CPU runs no faulting
- * thread is only ever woken for other CPUs' faults, which its own CPU's
- * handler takes first. After STANDBY_MISSES such wake-ups in a row it
- * stops waiting on the userfaultfd (standby). A handler that gets a fault
- * it was asleep for (the faulting thread ran elsewhere, or did not fault
- * for a while) looks at most once per CHECK_NS where that thread runs
- * (/proc/self/task/TID/stat; the fault carries the thread id) and ends the
- * standby of that CPU's handler: after a migration the right handler is
- * back within a fault or two.
+ * the userfaultfd for every fault, and the handler on the faulting
+ * thread's CPU usually gets there first. A handler that serves a fault it
+ * was asleep for looks (at most once per CHECK_NS; /proc/self/task/TID/
+ * stat, the fault carries the thread id) where the faulting thread runs;
+ * if elsewhere, it wakes that CPU's handler and goes to standby: it stops
+ * waiting on the userfaultfd, so faults no longer wake its CPU. So does a
+ * handler woken STANDBY_MISSES times in a row for faults another took,
+ * unless the last faulting thread runs on its CPU. After a migration the
+ * right handler is back within a millisecond.
+ *
+ * Handlers are SCHED_IDLE threads (see set_class()), so the thread a
+ * handler wakes runs at once and stays on its CPU; a watchdog makes them
+ * normal threads for a while if other threads on their CPUs starve them.
  *
  * A handler reads without blocking first: after resolving a fault it is
- * usually preempted by the thread it woke, and when it runs again the next
- * fault is already queued. Only when there is none does it do the region's
- * deferred evictions (fault.c) and poll(). */
+ * preempted by the thread it woke, and when it runs again the next fault
+ * is usually queued already. Only when there is none does it do the
+ * region's deferred evictions (fault.c) and poll(). */
 #define _GNU_SOURCE
 #include "clock.h"
 #include "internal.h"
@@ -37,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -44,24 +49,29 @@
 enum {
 	STANDBY_MISSES = 4,
 	CHECK_NS = 1000000,
-	CHECK_ALL_NS = 10000000,
-	BUSY_NS = 200000,  /* a handler that served within this is busy */
-	DEFER_NS = 5000,   /* how long a late handler leaves a fault to it */
+	WATCH_NS = 2000000,   /* the watchdog's period while faults come */
+	QUIET_WATCH_NS = 100000000, /* and after QUIET_NS without any */
+	QUIET_NS = 1000000000,
+	WATCH_STUCK = 2,
+	FAIR_NS = 1000000000, /* how long handlers stay normal threads */
 	MAX_HANDLERS = 64,
 };
 
 struct handler {
 	struct server *s;
 	int cpu;              /* pinned to, or -1 */
+	_Atomic pid_t tid;
 	_Atomic uint32_t arm; /* futex word: bumped to end a standby */
 	_Atomic bool standby;
-	_Atomic uint64_t served; /* ticks: when it last resolved a fault */
 	uint64_t last_check;  /* ticks */
 };
 
 static struct handler handlers[MAX_HANDLERS];
 static int nhandlers;
 static _Atomic int nactive; /* handlers not in standby */
+static _Atomic pid_t last_tid; /* the thread of the last fault served */
+static _Atomic uint64_t served; /* faults served by all handlers */
+static _Atomic bool fair;       /* handlers are normal threads for now */
 
 /* A write hit a page the copy fallback protected for its page-out: the
  * page-out wakes the writer when the page is gone. Any other protection is
@@ -130,74 +140,57 @@ static int thread_cpu(pid_t tid)
 	return p && field == 39 ? atoi(p) : -1;
 }
 
-/* Where the thread of fault m runs, or -1 if unknown, or -2 if the fault
- * does not say which thread (no UFFD_FEATURE_THREAD_ID): then every
- * handler in standby is worth a try, every CHECK_ALL_NS at most. */
-static int faulting_cpu(const struct uffd_msg *m)
+/* Where thread tid runs, if the last look is older than CHECK_NS: the CPU,
+ * or -1 (not looked, or unknown). */
+static int faulting_cpu(struct handler *h, pid_t tid)
 {
-	pid_t tid = (pid_t)m->arg.pagefault.feat.ptid;
-	if (tid)
-		return thread_cpu(tid);
-	static _Atomic uint64_t last;
-	uint64_t now = clock_ticks(), prev = atomic_load(&last);
-	if (now - prev < clock_ns_to_ticks(CHECK_ALL_NS) ||
-	    !atomic_compare_exchange_strong(&last, &prev, now))
+	uint64_t now = clock_ticks();
+	if (!tid || now - h->last_check < clock_ns_to_ticks(CHECK_NS))
 		return -1;
-	return -2;
+	h->last_check = now;
+	return thread_cpu(tid);
 }
 
-/* Ends the standby of the handlers of cpu (all of them for -2). */
+/* Handlers run in the SCHED_IDLE class: when one wakes a thread on its
+ * own CPU, the scheduler then sees that CPU as free and leaves the thread
+ * there; from a normal-class handler it moves the thread to an idle CPU,
+ * and its next fault is served across CPUs. But a SCHED_IDLE thread gets
+ * next to no CPU while other runnable threads share its CPU: the watchdog
+ * below makes the handlers normal threads for FAIR_NS when faults wait
+ * while none is served. */
+static void set_class(pid_t tid, bool idle)
+{
+	struct sched_param sp = { 0 };
+	sched_setscheduler(tid, idle ? SCHED_IDLE : SCHED_OTHER, &sp);
+}
+
+/* Ends the standby of the handlers of cpu. */
 static void arm(int cpu)
 {
 	for (int i = 0; i < nhandlers; i++) {
 		struct handler *h = &handlers[i];
-		if ((cpu != -2 && h->cpu != cpu) || !atomic_load(&h->standby))
+		bool on = true;
+		if (h->cpu != cpu || !atomic_compare_exchange_strong(&h->standby, &on, false))
 			continue;
+		atomic_fetch_add(&nactive, 1);
 		atomic_fetch_add(&h->arm, 1);
 		syscall(SYS_futex, &h->arm, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	}
 }
 
-/* Whether another handler served a fault recently: it is then the one on
- * the faulting thread's CPU, and a fault that is still queued when this
- * one wakes (a wake-up across vCPUs takes tens of microseconds) is most
- * likely for it. */
-static bool other_busy(const struct handler *h, uint64_t now)
-{
-	for (int i = 0; i < nhandlers; i++)
-		if (&handlers[i] != h &&
-		    now - atomic_load_explicit(&handlers[i].served, memory_order_relaxed) <
-			    clock_ns_to_ticks(BUSY_NS))
-			return true;
-	return false;
-}
-
-/* Waits until no fault is queued or DEFER_NS passed. Returns whether one
- * is still queued. */
-static bool still_queued(int uffd)
-{
-	uint64_t end = clock_ticks() + clock_ns_to_ticks(DEFER_NS);
-	struct pollfd p = { .fd = uffd, .events = POLLIN };
-	while (poll(&p, 1, 0) > 0) {
-		if (clock_ticks() > end)
-			return true;
-		cpu_relax();
-	}
-	return false;
-}
-
-/* Waits on h->arm until arm() is called for h's CPU, unless h is the last
- * handler waiting on the userfaultfd. */
+/* Stops waiting on the userfaultfd until arm() is called for h's CPU,
+ * unless h is the last handler waiting on it. */
 static void standby(struct handler *h)
 {
 	int act = atomic_load(&nactive);
 	if (act <= 1 || !atomic_compare_exchange_strong(&nactive, &act, act - 1))
 		return;
+	/* Nothing may stay due while no handler might run. */
+	drain_all(h->s);
 	uint32_t w = atomic_load(&h->arm);
 	atomic_store(&h->standby, true);
-	syscall(SYS_futex, &h->arm, FUTEX_WAIT_PRIVATE, w, NULL, NULL, 0);
-	atomic_store(&h->standby, false);
-	atomic_fetch_add(&nactive, 1);
+	while (atomic_load(&h->standby))
+		syscall(SYS_futex, &h->arm, FUTEX_WAIT_PRIVATE, w, NULL, NULL, 0);
 }
 
 static void *handler_main(void *arg)
@@ -217,21 +210,13 @@ static void *handler_main(void *arg)
 	char name[16];
 	snprintf(name, sizeof(name), "dime-fault/%d", h->cpu);
 	prctl(PR_SET_NAME, name);
+	atomic_store(&h->tid, (pid_t)syscall(SYS_gettid));
+	set_class(0, !atomic_load(&fair));
 
 	struct uffd_msg msgs[16];
 	bool slept = false; /* the last read follows a poll() */
 	unsigned misses = 0;
 	for (;;) {
-		if (slept && other_busy(h, clock_ticks()) && !still_queued(s->uffd)) {
-			/* Woken for a fault another CPU's handler took. */
-			slept = false;
-			if (++misses >= STANDBY_MISSES) {
-				drain_all(s);
-				standby(h);
-				misses = 0;
-			}
-			goto wait;
-		}
 		ssize_t n = read(s->uffd, msgs, sizeof(msgs));
 		uint64_t t = clock_ticks();
 		if (n > 0) {
@@ -239,23 +224,15 @@ static void *handler_main(void *arg)
 			uint64_t t_begin = t - s->costs.pre;
 			for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
 				handle(s, &msgs[i], t_begin);
-			atomic_store_explicit(&h->served, clock_ticks(), memory_order_relaxed);
-			if (!slept) {
-				misses = 0;
-			} else if (t - h->last_check > clock_ns_to_ticks(CHECK_NS)) {
-				/* Asleep when it came: where does its thread run? */
-				h->last_check = t;
-				int cpu = faulting_cpu(&msgs[0]);
-				if (cpu == -2) {
-					arm(-2);
-				} else if (cpu >= 0 && cpu != h->cpu) {
-					arm(cpu);
-					misses++;
-				} else if (cpu == h->cpu) {
-					misses = 0;
-				}
-			}
+			pid_t tid = (pid_t)msgs[0].arg.pagefault.feat.ptid;
+			atomic_store_explicit(&last_tid, tid, memory_order_relaxed);
+			atomic_fetch_add_explicit(&served, 1, memory_order_relaxed);
+			misses = 0;
 			slept = false;
+			/* Served across CPUs: that CPU's handler must wait too. */
+			int cpu = faulting_cpu(h, tid);
+			if (cpu >= 0 && cpu != h->cpu)
+				arm(cpu);
 			continue;
 		}
 		if (errno == EINTR)
@@ -263,23 +240,62 @@ static void *handler_main(void *arg)
 		if (errno != EAGAIN)
 			return NULL; /* the descriptor went away (fork child replaced it) */
 		if (slept && ++misses >= STANDBY_MISSES) {
-			/* Woken for others' faults again and again: the faulting
-			 * threads run on other CPUs. */
-			drain_all(s);
-			standby(h);
+			/* Woken for faults another handler took, again and again:
+			 * unless the last faulting thread runs here, it is not
+			 * this handler's to serve. */
 			misses = 0;
-			slept = false;
-			continue;
+			pid_t tid = atomic_load_explicit(&last_tid, memory_order_relaxed);
+			int cpu = tid ? thread_cpu(tid) : -1;
+			if (cpu >= 0 && cpu != h->cpu) {
+				standby(h);
+				slept = false;
+				continue;
+			}
 		}
 		/* No fault waiting: a good time for deferred work. */
 		drain_all(s);
-	wait:;
 		struct pollfd p = { .fd = s->uffd, .events = POLLIN };
 		if (poll(&p, 1, -1) < 0 && errno != EINTR)
 			return NULL;
 		if (p.revents & (POLLERR | POLLNVAL))
 			return NULL;
 		slept = true;
+	}
+}
+
+/* Watches for handlers that cannot run: faults queued, none served over
+ * WATCH_STUCK periods in a row. */
+static void *watchdog_main(void *arg)
+{
+	struct server *s = arg;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	prctl(PR_SET_NAME, "dime-watchdog");
+	uint64_t last = 0, fair_since = 0, busy_at = clock_ticks();
+	int stuck = 0;
+	for (;;) {
+		/* Slower when no fault was served for a while. */
+		bool quiet = clock_ticks() - busy_at > clock_ns_to_ticks(QUIET_NS);
+		struct timespec ts = { 0, quiet ? QUIET_WATCH_NS : WATCH_NS };
+		nanosleep(&ts, NULL);
+		uint64_t now = clock_ticks(), n = atomic_load(&served);
+		if (n != last)
+			busy_at = now;
+		struct pollfd p = { .fd = s->uffd, .events = POLLIN };
+		if (poll(&p, 1, 0) < 0 || (p.revents & (POLLERR | POLLNVAL)))
+			return NULL; /* the descriptor went away (fork child) */
+		stuck = (p.revents & POLLIN) && n == last ? stuck + 1 : 0;
+		last = n;
+		bool to_fair = stuck >= WATCH_STUCK && !atomic_load(&fair);
+		bool to_idle = atomic_load(&fair) && now - fair_since > clock_ns_to_ticks(FAIR_NS);
+		if (!to_fair && !to_idle)
+			continue;
+		atomic_store(&fair, to_fair);
+		fair_since = now;
+		for (int i = 0; i < nhandlers; i++)
+			if (atomic_load(&handlers[i].tid))
+				set_class(atomic_load(&handlers[i].tid), !to_fair);
 	}
 }
 
@@ -313,5 +329,12 @@ int thread_server_start(struct server *s)
 		}
 		s->nthreads++;
 	}
+	pthread_attr_t attr;
+	pthread_t t;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 64 << 10);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_create(&t, &attr, watchdog_main, s);
+	pthread_attr_destroy(&attr);
 	return 0;
 }
