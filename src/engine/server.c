@@ -17,7 +17,7 @@
  * waiting on the userfaultfd, so faults no longer wake its CPU. So does a
  * handler woken STANDBY_MISSES times in a row for faults another took,
  * unless the last faulting thread runs on its CPU. After a migration the
- * right handler is back within a millisecond.
+ * right handler is back within a few milliseconds.
  *
  * Handlers are SCHED_IDLE threads (see set_class()), so the thread a
  * handler wakes runs at once and stays on its CPU; a watchdog makes them
@@ -48,8 +48,9 @@
 
 enum {
 	STANDBY_MISSES = 4,
-	CHECK_NS = 1000000,
-	WATCH_NS = 2000000,   /* the watchdog's period while faults come */
+	CHECK_NS = 5000000,
+	LOCAL_NS = 15000000,  /* a handler serving no thread of its CPU for this long is not needed */
+	WATCH_NS = 10000000,  /* the watchdog's period while faults come */
 	QUIET_WATCH_NS = 100000000, /* and after QUIET_NS without any */
 	QUIET_NS = 1000000000,
 	WATCH_STUCK = 2,
@@ -64,6 +65,7 @@ struct handler {
 	_Atomic uint32_t arm; /* futex word: bumped to end a standby */
 	_Atomic bool standby;
 	uint64_t last_check;  /* ticks */
+	uint64_t local_at;    /* ticks: served a thread of its own CPU */
 };
 
 static struct handler handlers[MAX_HANDLERS];
@@ -229,10 +231,17 @@ static void *handler_main(void *arg)
 			atomic_fetch_add_explicit(&served, 1, memory_order_relaxed);
 			misses = 0;
 			slept = false;
-			/* Served across CPUs: that CPU's handler must wait too. */
 			int cpu = faulting_cpu(h, tid);
-			if (cpu >= 0 && cpu != h->cpu)
+			if (cpu == h->cpu) {
+				h->local_at = t;
+			} else if (cpu >= 0) {
+				/* Served across CPUs: that CPU's handler must wait
+				 * too, and this one only if its CPU has a faulting
+				 * thread of its own. */
 				arm(cpu);
+				if (t - h->local_at > clock_ns_to_ticks(LOCAL_NS))
+					standby(h);
+			}
 			continue;
 		}
 		if (errno == EINTR)
