@@ -22,12 +22,15 @@ $(BUILD)/tests/preload: $(PROG_BINS) $(PRELOAD)
 .PHONY: check check-asan tests
 tests: all $(TEST_BINS)
 
-# The engine tests run twice: with UFFDIO_MOVE and with the copy fallback
-# that kernels before 6.8 get (DIME_NO_MOVE=1 forces it).
+# The engine and preload tests run three times: as they come (UFFDIO_MOVE,
+# page-in choosing move or copy by measurement), with the copy fallback
+# that kernels before 6.8 get (DIME_NO_MOVE=1 forces it), and with every
+# page-in a copy from the store (DIME_COPY_IN=1).
 check: deps
 	$(MAKE) tests
 	tests/run.sh $(BUILD) $(TEST_BINS)
 	DIME_NO_MOVE=1 tests/run.sh $(BUILD) $(BUILD)/tests/engine $(BUILD)/tests/preload
+	DIME_COPY_IN=1 tests/run.sh $(BUILD) $(BUILD)/tests/engine $(BUILD)/tests/preload
 	$(MAKE) check-asan
 
 # The same engine tests on an instrumented build in its own directory. The

@@ -82,6 +82,7 @@ int server_start(struct server *s)
 	if (caps->open_errno)
 		return -caps->open_errno;
 	engine.use_move = caps->has_move && !getenv("DIME_NO_MOVE");
+	engine.copy_in_always = getenv("DIME_COPY_IN") != NULL;
 	if (!engine.use_move && !caps->has_wp)
 		return -ENOTSUP;
 	/* Handler threads exist to serve the kernel's own accesses too; with

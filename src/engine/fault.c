@@ -30,7 +30,7 @@
 /* Most evictions a region leaves due, and most pages one call moves out
  * (a bound on the time one fault spends on others' evictions). */
 #define EVICT_SLACK 64
-#define EVICT_CHUNK 16
+#define EVICT_CHUNK 32
 
 /* Page-out cost per page in ticks, a running average over all regions:
  * whether a fault has time to move its victims out. */

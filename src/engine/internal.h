@@ -77,6 +77,9 @@ struct region {
 	size_t size, npages;
 	struct dime_params params;
 	struct server *server;
+	/* Page-in may copy from the store (pageio.c): a stale copy may be
+	 * left in the slot of a LOCAL page. Set at registration. */
+	bool copy_in;
 
 	uint8_t *state;                  /* enum page_state per page */
 	_Atomic size_t touched_end;      /* 1 + highest page ever made local */
@@ -119,6 +122,9 @@ struct engine {
 	/* Page moves use UFFDIO_MOVE; false on kernels without it (or with
 	 * DIME_NO_MOVE=1): copy plus write-protect instead (pageio.c). */
 	bool use_move;
+	/* Page-in always copies where it can (DIME_COPY_IN=1, for tests):
+	 * normally pageio.c chooses by measurement. */
+	bool copy_in_always;
 	int pagemap_fd; /* /proc/self/pagemap, for the copy fallback */
 };
 extern struct engine engine;

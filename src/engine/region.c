@@ -84,7 +84,7 @@ int region_register(struct region *r, int uffd)
 	if (err == -EINVAL)
 		err = register_anonymous_parts(uffd, r->base, r->size);
 	if (!err && engine.use_move)
-		err = uffd_register(uffd, r->store, r->size);
+		err = uffd_register_store(uffd, r->store, r->size, &r->copy_in);
 	return err;
 }
 
@@ -205,9 +205,20 @@ int region_rebuild(struct region *r)
 				r->state[pg] = PAGE_LOCAL;
 				r->policy->page_local(r->policy_state, pg);
 				local++;
-				/* A stale copy left by an interrupted page-in. */
-				if (HAS_BYTES(sto[i]))
-					sys_madvise((void *)(r->store + pg * ps), ps, MADV_DONTNEED);
+				/* A stale copy left by a page-in that copied (or
+				 * one interrupted): dropped, runs in one call. */
+				if (HAS_BYTES(sto[i])) {
+					size_t k = 1;
+					while (i + k < n && HAS_BYTES(reg[i + k]) && HAS_BYTES(sto[i + k]))
+						k++;
+					sys_madvise((void *)(r->store + pg * ps), k * ps, MADV_DONTNEED);
+					for (size_t j = 1; j < k; j++) {
+						r->state[pg + j] = PAGE_LOCAL;
+						r->policy->page_local(r->policy_state, pg + j);
+					}
+					local += k - 1;
+					i += k - 1;
+				}
 			} else if (HAS_BYTES(sto[i])) {
 				r->state[pg] = PAGE_REMOTE;
 			} else if (r->state[pg] != PAGE_UNTOUCHED) {
