@@ -32,6 +32,17 @@
 #define EVICT_SLACK 64
 #define EVICT_CHUNK 32
 
+/* Delay debt. A fault's page-in is due at its deadline less the calibrated
+ * page-in-and-return time. When the handler sees that it starts the
+ * page-in late (it was preempted while waiting, or evictions took longer
+ * than the fetch had room for), the lateness is added to the region's
+ * debt, and later faults wait that much less, each no less than zero: the
+ * emulated time is then right on average, not only when nothing went
+ * wrong. A long stall (the vCPU descheduled for milliseconds) is forgiven
+ * beyond DEBT_MAX_NS, so that the faults after it keep the configured
+ * shape instead of all running at dime's floor. */
+#define DEBT_MAX_NS 1000000
+
 /* Page-out cost per page in ticks, a running average over all regions:
  * whether a fault has time to move its victims out. */
 static _Atomic uint64_t evict_cost;
@@ -152,9 +163,60 @@ void fault_drain(struct region *r)
 	}
 }
 
-void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
+/* Adds d ticks (negative: a fault ended early) to r's debt, within
+ * +-DEBT_MAX_NS. */
+static void add_debt(struct region *r, int64_t d)
 {
-	uint64_t t_seen = clock_ticks();
+	if (r->calib)
+		return; /* measuring dime's own costs: each fault as it comes */
+	int64_t cap = (int64_t)clock_ns_to_ticks(DEBT_MAX_NS);
+	int64_t debt = atomic_load_explicit(&r->delay_debt, memory_order_relaxed), to;
+	do {
+		to = debt + d;
+		to = to > cap ? cap : to < -cap ? -cap : to;
+	} while (!atomic_compare_exchange_weak_explicit(&r->delay_debt, &debt, to,
+							memory_order_relaxed, memory_order_relaxed));
+}
+
+/* Busy-waits until the page-in is due, settling the region's delay debt
+ * (see DEBT_MAX_NS). Returns the ticks spent waiting. */
+static uint64_t wait_deadline(struct region *r, uint64_t deadline)
+{
+	uint64_t t0 = clock_ticks(), spun = 0;
+	int64_t room = (int64_t)(deadline - t0);
+	if (room > 0) {
+		/* Pay back what earlier faults overran, as far as this wait
+		 * allows: it never ends before now, so no fault becomes
+		 * shorter than dime's floor. */
+		int64_t debt = atomic_load_explicit(&r->delay_debt, memory_order_relaxed);
+		while (debt != 0) {
+			/* A credit (faults ended early) makes this one wait
+			 * longer, all of it at once. */
+			int64_t pay = debt < room ? debt : room;
+			if (atomic_compare_exchange_weak_explicit(&r->delay_debt, &debt, debt - pay,
+								  memory_order_relaxed,
+								  memory_order_relaxed)) {
+				deadline -= (uint64_t)pay;
+				break;
+			}
+		}
+		clock_spin_until(deadline);
+	}
+	uint64_t t1 = clock_ticks();
+	if ((int64_t)(t1 - t0) > 0 && room > 0)
+		spun = t1 - t0;
+	/* Started the page-in late: preempted while waiting, or evictions
+	 * and bookkeeping took longer than the fetch. */
+	int64_t late = (int64_t)(t1 - deadline);
+	if (late > 0)
+		add_debt(r, late);
+	return spun;
+}
+
+void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
+{
+	/* The fault began one trap (and wake-up) before the handler saw it. */
+	uint64_t t_begin = t_seen - r->costs.pre;
 	enum page_state st;
 
 	pthread_mutex_lock(&r->lock);
@@ -198,15 +260,22 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 	if (r->local_count > r->params.local_npages + r->evict_due)
 		evicts = r->local_count - r->params.local_npages - r->evict_due;
 	r->evict_due += evicts;
-	uint64_t deadline = delayed ? delay_deadline(r, t_begin) - r->server->costs.post : 0;
-	/* The due pages leave now if this fetch has the time (the victims are
-	 * gone before the new page arrives) or if too many are due. */
-	uint64_t need = r->evict_due * atomic_load_explicit(&evict_cost, memory_order_relaxed);
-	bool in_time = delayed && (int64_t)(deadline - clock_ticks() - need) > 0;
+	uint64_t deadline = delayed ? delay_deadline(r, t_begin) - r->costs.post : 0;
+	/* As many due pages leave now as this fetch has the time for (they
+	 * are gone before the new page arrives), all of a chunk if too many
+	 * are due. */
+	unsigned fit = 0;
+	if (delayed) {
+		int64_t room = (int64_t)(deadline - clock_ticks());
+		uint64_t cost = atomic_load_explicit(&evict_cost, memory_order_relaxed);
+		if (room > 0)
+			fit = !cost || (uint64_t)room / cost >= EVICT_CHUNK ? EVICT_CHUNK
+									  : (unsigned)((uint64_t)room / cost);
+	}
+	if (r->evict_due > slack(r))
+		fit = EVICT_CHUNK;
 	size_t victims[EVICT_CHUNK];
-	unsigned nv = 0;
-	if (in_time || r->evict_due > slack(r))
-		nv = take_due(r, victims, EVICT_CHUNK);
+	unsigned nv = fit ? take_due(r, victims, fit) : 0;
 	uint64_t local = r->local_count - r->evict_due;
 	pthread_mutex_unlock(&r->lock);
 	/* One page in, `evicts` out. */
@@ -219,26 +288,11 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 
 	uint64_t t_evict = clock_ticks();
 	evict(r, victims, nv);
-	if (in_time && nv == EVICT_CHUNK)
-		fault_drain(r);
 	t_evict = clock_ticks() - t_evict;
 
 	uint64_t spun = 0;
-	if (delayed) {
-		uint64_t t0 = clock_ticks();
-		if ((int64_t)(deadline - t0) > 0) {
-			clock_spin_until(deadline);
-			spun = clock_ticks() - t0;
-		}
-	}
-	if (r->calib && r->calib->n < r->calib->cap) {
-		/* When the handler saw it: the calibration's pre is made of these. */
-		r->calib->seen[r->calib->n] = t_begin + r->server->costs.pre;
-		r->calib->pagein[r->calib->n] = clock_ticks();
-		if (r->calib->evict)
-			r->calib->evict[r->calib->n] = t_evict;
-		r->calib->n++;
-	}
+	if (delayed)
+		spun = wait_deadline(r, deadline);
 	/* Counted before the page-in: the thread it wakes on this CPU runs at
 	 * once and may look at the counters before this one runs again. */
 	ctr_add(remote ? &r->ctr->remote_faults : &r->ctr->first_touch_faults, 1);
@@ -248,6 +302,7 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 	 * that thread runs at once when woken, and this handler only when
 	 * that thread blocks again, maybe after faults served elsewhere that
 	 * must not find the page still FETCHING. */
+	uint64_t t_in = clock_ticks();
 	page_in(r, pg, remote, write, false);
 	uint64_t t_done = clock_ticks();
 
@@ -256,10 +311,26 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 	pthread_mutex_unlock(&r->lock);
 	if (r->server->mode == DIME_MODE_THREAD)
 		uffd_wake(r->server->uffd, r->base + (pg << engine.page_shift), engine.page_size);
+	uint64_t t_woken = clock_ticks();
+	/* The page-in and wake-up took longer or shorter than calibrated:
+	 * this fault ends that much later or earlier, later faults make up
+	 * for it. */
+	if (delayed && r->costs.handoff)
+		add_debt(r, (int64_t)(t_woken - t_in) - (int64_t)r->costs.handoff);
+	if (r->calib && r->calib->n < r->calib->cap) {
+		/* When the handler saw it: the calibration's pre is made of these. */
+		r->calib->seen[r->calib->n] = t_seen;
+		r->calib->pagein[r->calib->n] = t_in;
+		if (r->calib->evict)
+			r->calib->evict[r->calib->n] = t_evict;
+		if (r->calib->woken)
+			r->calib->woken[r->calib->n] = t_woken;
+		r->calib->n++;
+	}
 
 	ctr_add(&r->ctr->handling_ns, clock_ticks_to_ns(t_done - t_seen - spun));
 	ctr_add(&r->ctr->faults_total_ns,
-		clock_ticks_to_ns(t_done + r->server->costs.post - t_begin));
+		clock_ticks_to_ns(t_done + r->costs.post - t_begin));
 }
 
 /* A fork()ed child rebuilds its page states from its page tables, all of
@@ -269,8 +340,10 @@ static void forget_due_in_child(void)
 {
 	for (size_t i = 0; i < sizeof(engine.regions) / sizeof(engine.regions[0]); i++) {
 		struct region *r = atomic_load_explicit(&engine.regions[i], memory_order_relaxed);
-		if (r)
+		if (r) {
 			r->evict_due = 0;
+			atomic_store_explicit(&r->delay_debt, 0, memory_order_relaxed);
+		}
 	}
 }
 

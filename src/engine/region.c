@@ -88,12 +88,38 @@ int region_register(struct region *r, int uffd)
 	return err;
 }
 
+/* a + (b - a) * (x - xa) / (xb - xa), for x within [xa, xb]. */
+static uint64_t lerp(uint64_t a, uint64_t b, uint64_t x, uint64_t xa, uint64_t xb)
+{
+	return (uint64_t)((int64_t)a + ((int64_t)b - (int64_t)a) * (int64_t)(x - xa) /
+				       (int64_t)(xb - xa));
+}
+
+/* dime's costs for faults that wait `fetch` ticks: interpolated between
+ * the two delayed measurements, the nearer one outside them. */
+static struct cost_point costs_for(const struct server_costs *c, uint64_t fetch)
+{
+	const struct cost_point *a = &c->at[0], *b = &c->at[1];
+	if (!a->fetch || !b->fetch || b->fetch <= a->fetch)
+		return (struct cost_point){ fetch, c->pre, c->post, c->handoff };
+	if (fetch <= a->fetch)
+		return (struct cost_point){ fetch, a->pre, a->post, a->handoff };
+	if (fetch >= b->fetch)
+		return (struct cost_point){ fetch, b->pre, b->post, b->handoff };
+	return (struct cost_point){
+		fetch, lerp(a->pre, b->pre, fetch, a->fetch, b->fetch),
+		lerp(a->post, b->post, fetch, a->fetch, b->fetch),
+		lerp(a->handoff, b->handoff, fetch, a->fetch, b->fetch)
+	};
+}
+
 static void set_delay(struct region *r)
 {
 	r->latency_ticks = clock_ns_to_ticks(r->params.latency_ns);
 	struct dime_params no_latency = r->params;
 	no_latency.latency_ns = 0;
 	r->transfer_ticks = clock_ns_to_ticks(dime_fetch_ns(&no_latency, engine.page_size));
+	r->costs = costs_for(&r->server->costs, 2 * r->latency_ticks + r->transfer_ticks);
 }
 
 int region_new(const struct dime_params *p, struct server *s, struct region **out)
