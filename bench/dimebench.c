@@ -273,7 +273,6 @@ static void case_fetch(enum dime_mode mode, uint64_t latency_ns)
 	put("mean_ns", mean);
 	put("median_ns", ns((double)quantile(sw.lat, sw.n, 0.5)));
 	put("p99_ns", ns((double)quantile(sw.lat, sw.n, 0.99)));
-	if (getenv("XQ")) { for (double q = 0.0; q < 1; q += 0.05) printf("q%.2f=%.0f ", q, ns((double)quantile(sw.lat, sw.n, q))); printf("q.98=%.0f q.995=%.0f q.999=%.0f\n", ns((double)quantile(sw.lat, sw.n, 0.98)), ns((double)quantile(sw.lat, sw.n, 0.995)), ns((double)quantile(sw.lat, sw.n, 0.999))); }
 	put("mean_err", (mean - want) / want);
 	put("p99_err", (ns((double)sw.lat[(size_t)(0.99 * (double)(sw.n - 1) + 0.5)]) - want) / want);
 	put("floor_ns", (double)dime_floor_ns(mode));

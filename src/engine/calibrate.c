@@ -91,7 +91,7 @@ static struct cost_point median_point(const struct cost_point *p, int n)
 
 struct samples {
 	uint64_t seen[N], pagein[N]; /* engine: fault seen, page-in started */
-	uint64_t woken[N];           /* engine: page-in done, thread woken */
+	uint64_t pagein_end[N];      /* engine: page-in done */
 	uint64_t t0[N], t1[N];       /* program: around the access */
 	int64_t d[N];
 };
@@ -107,7 +107,7 @@ static int round_costs(struct server *s, struct samples *b, uint64_t latency_ns,
 	p.latency_ns = 0; /* the warm-up goes fast; the latency is set after it */
 	p.bandwidth_bps = UINT64_MAX; /* transfer time rounds to zero */
 	p.mode = s->mode;
-	struct calib_log log = { .cap = faults, .seen = b->seen, .pagein = b->pagein, .woken = b->woken };
+	struct calib_log log = { .cap = faults, .seen = b->seen, .pagein = b->pagein, .pagein_end = b->pagein_end };
 
 	struct region *r;
 	int err = region_new(&p, s, &r);
@@ -144,7 +144,7 @@ static int round_costs(struct server *s, struct samples *b, uint64_t latency_ns,
 		b->t1[m] = b->t1[i];
 		b->seen[m] = log.seen[j];
 		b->pagein[m] = log.pagein[j];
-		b->woken[m] = log.woken[j];
+		b->pagein_end[m] = log.pagein_end[j];
 		m++;
 		j++;
 	}
@@ -157,7 +157,7 @@ static int round_costs(struct server *s, struct samples *b, uint64_t latency_ns,
 		b->d[i] = (int64_t)(b->t1[i] - b->pagein[i]);
 	out->post = central_mean(b->d, m);
 	for (int i = 0; i < m; i++)
-		b->d[i] = (int64_t)(b->woken[i] - b->pagein[i]);
+		b->d[i] = (int64_t)(b->pagein_end[i] - b->pagein[i]);
 	out->handoff = central_mean(b->d, m);
 	for (int i = 0; i < m; i++)
 		b->d[i] = (int64_t)(b->t1[i] - b->t0[i]);

@@ -33,11 +33,14 @@
 #define EVICT_CHUNK 32
 
 /* Delay debt. A fault's page-in is due at its deadline less the calibrated
- * page-in-and-return time. When the handler sees that it starts the
+ * page-in-and-return time (post). When the handler sees that it starts the
  * page-in late (it was preempted while waiting, or evictions took longer
  * than the fetch had room for), the lateness is added to the region's
- * debt, and later faults wait that much less, each no less than zero: the
- * emulated time is then right on average, not only when nothing went
+ * debt; so is the time the page-in itself took beyond its calibrated
+ * share of post (handoff), and a page-in faster than that is subtracted.
+ * Later faults wait that much less (each no less than zero, so none ends
+ * before dime's floor) or, for a credit, more (at most twice their wait):
+ * the emulated time is then right on average, not only when nothing went
  * wrong. A long stall (the vCPU descheduled for milliseconds) is forgiven
  * beyond DEBT_MAX_NS, so that the faults after it keep the configured
  * shape instead of all running at dime's floor. */
@@ -191,8 +194,8 @@ static uint64_t wait_deadline(struct region *r, uint64_t deadline)
 		int64_t debt = atomic_load_explicit(&r->delay_debt, memory_order_relaxed);
 		while (debt != 0) {
 			/* A credit (faults ended early) makes this one wait
-			 * longer, all of it at once. */
-			int64_t pay = debt < room ? debt : room;
+			 * longer, by up to its own wait. */
+			int64_t pay = debt < room ? (debt > -room ? debt : -room) : room;
 			if (atomic_compare_exchange_weak_explicit(&r->delay_debt, &debt, debt - pay,
 								  memory_order_relaxed,
 								  memory_order_relaxed)) {
@@ -293,6 +296,7 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	uint64_t spun = 0;
 	if (delayed)
 		spun = wait_deadline(r, deadline);
+	uint64_t t_in = clock_ticks();
 	/* Counted before the page-in: the thread it wakes on this CPU runs at
 	 * once and may look at the counters before this one runs again. */
 	ctr_add(remote ? &r->ctr->remote_faults : &r->ctr->first_touch_faults, 1);
@@ -302,7 +306,6 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	 * that thread runs at once when woken, and this handler only when
 	 * that thread blocks again, maybe after faults served elsewhere that
 	 * must not find the page still FETCHING. */
-	uint64_t t_in = clock_ticks();
 	page_in(r, pg, remote, write, false);
 	uint64_t t_done = clock_ticks();
 
@@ -311,20 +314,20 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	pthread_mutex_unlock(&r->lock);
 	if (r->server->mode == DIME_MODE_THREAD)
 		uffd_wake(r->server->uffd, r->base + (pg << engine.page_shift), engine.page_size);
-	uint64_t t_woken = clock_ticks();
-	/* The page-in and wake-up took longer or shorter than calibrated:
-	 * this fault ends that much later or earlier, later faults make up
-	 * for it. */
+	/* The page-in took longer or shorter than calibrated: this fault
+	 * ends that much later or earlier, later faults make up for it. (The
+	 * wake-up is not timed: in thread mode the woken thread runs first,
+	 * and this handler only when that thread blocks again.) */
 	if (delayed && r->costs.handoff)
-		add_debt(r, (int64_t)(t_woken - t_in) - (int64_t)r->costs.handoff);
+		add_debt(r, (int64_t)(t_done - t_in) - (int64_t)r->costs.handoff);
 	if (r->calib && r->calib->n < r->calib->cap) {
 		/* When the handler saw it: the calibration's pre is made of these. */
 		r->calib->seen[r->calib->n] = t_seen;
 		r->calib->pagein[r->calib->n] = t_in;
 		if (r->calib->evict)
 			r->calib->evict[r->calib->n] = t_evict;
-		if (r->calib->woken)
-			r->calib->woken[r->calib->n] = t_woken;
+		if (r->calib->pagein_end)
+			r->calib->pagein_end[r->calib->n] = t_done;
 		r->calib->n++;
 	}
 

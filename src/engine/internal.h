@@ -13,13 +13,16 @@
  *
  * Where a page's bytes are, by state (the invariant every path keeps):
  *   UNTOUCHED  nowhere: it reads as zeroes.
- *   LOCAL      mapped at base + off.
+ *   LOCAL      mapped at base + off (the store slot may hold a stale
+ *              copy, left by a page-in that copied: never read, dropped
+ *              before the slot is used again).
  *   REMOTE     in the store at store + off (or nowhere, if the program
  *              zapped it behind dime's back: it then reads as zeroes).
  *   FETCHING   moving store -> base by the thread that set the state.
  *   EVICTING   moving base -> store by the thread that set the state.
- * Pages move with UFFDIO_MOVE, which is atomic: a byte is always in exactly
- * one of the two places, also as seen by a concurrent fork().
+ * Page-out moves with UFFDIO_MOVE, which is atomic: the current bytes are
+ * always in exactly one place, also as seen by a concurrent fork() (whose
+ * child takes a page mapped at base as LOCAL, region.c).
  *
  * Locking: region->lock protects state[], local_count and the policy. It is
  * never held across a busy-wait or a page move, and never by a thread that
@@ -50,7 +53,7 @@ enum page_state {
 /* Start-up measurement of dime's own costs in one mode, in ticks:
  *   pre     from the faulting access to the handler seeing the fault,
  *   post    from starting the page-in to the program running again,
- *   handoff the part of post the handler sees: page-in and wake-up call,
+ *   handoff the part of post the handler can time: the page-in itself,
  *   floor   the whole remote fault at zero configured delay.
  * pre, post and handoff grow with the time a fault waits (measured here:
  * 7.3 us at a 5 us fetch, 9.5 us at 80 us), so they are measured at zero
@@ -80,7 +83,7 @@ struct calib_log {
 	int n, cap;
 	uint64_t *seen, *pagein; /* ticks: handler saw the fault / started page-in */
 	uint64_t *evict;         /* ticks the fault spent moving victims out, or NULL */
-	uint64_t *woken;         /* ticks: page-in done and thread woken, or NULL */
+	uint64_t *pagein_end;    /* ticks: page-in done, or NULL */
 };
 
 struct region {

@@ -1,11 +1,16 @@
 /* Page-in and page-out.
  *
- * Both use UFFDIO_MOVE between the region and its store: zero-copy and
+ * Page-out uses UFFDIO_MOVE from the region to its store: zero-copy and
  * atomic, so no concurrent store by another thread can be lost between
  * "copy out" and "unmap", and a concurrent fork() sees each page in exactly
- * one place. After fork() a page may still be shared copy-on-write with the
- * other process; the kernel refuses to move it (EBUSY), so page-out first
- * breaks the sharing with a no-op atomic write and page-in copies instead.
+ * one place. Page-in moves the page back, or copies it from the store when
+ * that is cheaper (see pagein_by_copy()): the faulting thread is asleep or
+ * in its SIGBUS handler, and no other thread can touch a FETCHING page, so
+ * a copy cannot miss a store; the stale copy it leaves in the slot is never
+ * read and is dropped by the page's next page-out. After fork() a page may
+ * still be shared copy-on-write with the other process; the kernel refuses
+ * to move it (EBUSY), so page-out first breaks the sharing with a no-op
+ * atomic write and page-in copies instead.
  *
  * Kernels without UFFDIO_MOVE (before 6.8) get copies made just as safe by
  * write protection: page-out write-protects the page, copies it to the

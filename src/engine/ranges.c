@@ -61,6 +61,12 @@ int region_move(struct region *r, uintptr_t dst, uintptr_t src, size_t len)
 		int err = 0;
 		if ((st == PAGE_LOCAL || st == PAGE_REMOTE) && engine.use_move) {
 			err = uffd_move(uffd, to, from, ps);
+			if (err == -EEXIST && st == PAGE_REMOTE) {
+				/* A stale copy in the destination slot, left by
+				 * a page-in that copied (pageio.c). */
+				sys_madvise((void *)to, ps, MADV_DONTNEED);
+				err = uffd_move(uffd, to, from, ps);
+			}
 		} else if (st == PAGE_REMOTE) {
 			/* Copy fallback: the store is plain memory. */
 			memcpy((void *)to, (const void *)from, ps);
