@@ -64,29 +64,17 @@ static uint64_t central_mean(int64_t *v, int n)
 
 enum { N = CALIB_FAULTS };
 
-static uint64_t median_u64(uint64_t *v, int n)
+/* Of n rounds at one fetch time, the one with the least pre + post: a
+ * round disturbed by another process makes dime's costs look larger, and
+ * taking that would make every later fault shorter than configured; a
+ * busy machine may make faults longer, not shorter. */
+static struct cost_point least_point(const struct cost_point *p, int n)
 {
+	int best = 0;
 	for (int i = 1; i < n; i++)
-		for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
-			uint64_t x = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = x;
-		}
-	return v[n / 2];
-}
-
-/* Each cost the median of n rounds at one fetch time. */
-static struct cost_point median_point(const struct cost_point *p, int n)
-{
-	uint64_t pre[8], post[8], hand[8];
-	for (int i = 0; i < n && i < 8; i++) {
-		pre[i] = p[i].pre;
-		post[i] = p[i].post;
-		hand[i] = p[i].handoff;
-	}
-	n = n < 8 ? n : 8;
-	return (struct cost_point){ p[0].fetch, median_u64(pre, n), median_u64(post, n),
-				    median_u64(hand, n) };
+		if (p[i].pre + p[i].post < p[best].pre + p[best].post)
+			best = i;
+	return p[best];
 }
 
 struct samples {
@@ -190,12 +178,9 @@ int server_calibrate(struct server *s)
 	/* pre, post and handoff as faults with a delay have them: after a
 	 * busy-wait the trap, the page-in and the return to the program take
 	 * longer than back to back, the more the longer the wait. Rounds at
-	 * a fetch time about the floor and at four times that, in turn; each
-	 * cost of a point is the median of its rounds: robust to a round
-	 * disturbed by another process, and unbiased (picking the smallest
-	 * of noisy estimates would make every later fault longer than
-	 * configured). What a point's noise leaves is an error the delay debt
-	 * (fault.c) cannot see. */
+	 * a fetch time about the floor and at four times that, in turn, the
+	 * least of each point's rounds. What a point's noise leaves is an
+	 * error the delay debt (fault.c) cannot see. */
 	enum { PER_POINT = CALIB_DELAYED_ROUNDS / 2 };
 	struct cost_point pt[2][PER_POINT];
 	int got[2] = { 0, 0 };
@@ -212,7 +197,7 @@ int server_calibrate(struct server *s)
 	}
 	if (got[0] && got[1])
 		for (int k = 0; k < 2; k++)
-			best.at[k] = median_point(pt[k], got[k]);
+			best.at[k] = least_point(pt[k], got[k]);
 	book_free(b, sizeof(*b));
 	/* No usable round (faults lost to an unexpected path) leaves the costs
 	 * at zero: delays are then added on top of dime's handling, as in the

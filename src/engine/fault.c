@@ -38,8 +38,9 @@
  * than the fetch had room for), the lateness is added to the region's
  * debt; so is the time the page-in itself took beyond its calibrated
  * share of post (handoff), and a page-in faster than that is subtracted.
- * Later faults wait that much less (each no less than zero, so none ends
- * before dime's floor) or, for a credit, more (at most twice their wait):
+ * Later faults wait that much less (each at most half its wait less, so
+ * none ends before dime's floor) or, for a credit, more (at most twice
+ * their wait):
  * the emulated time is then right on average, not only when nothing went
  * wrong. A long stall (the vCPU descheduled for milliseconds) is forgiven
  * beyond DEBT_MAX_NS, so that the faults after it keep the configured
@@ -188,14 +189,16 @@ static uint64_t wait_deadline(struct region *r, uint64_t deadline)
 	uint64_t t0 = clock_ticks(), spun = 0;
 	int64_t room = (int64_t)(deadline - t0);
 	if (room > 0) {
-		/* Pay back what earlier faults overran, as far as this wait
-		 * allows: it never ends before now, so no fault becomes
-		 * shorter than dime's floor. */
+		/* Pay back what earlier faults overran, up to half of this
+		 * wait: no fault becomes shorter than dime's floor, and every
+		 * fault that can wait still does (a long stall is paid back
+		 * over several faults, not by a run of faults at the floor).
+		 * A credit (faults ended early) makes this one wait longer,
+		 * by up to its own wait. */
 		int64_t debt = atomic_load_explicit(&r->delay_debt, memory_order_relaxed);
 		while (debt != 0) {
-			/* A credit (faults ended early) makes this one wait
-			 * longer, by up to its own wait. */
-			int64_t pay = debt < room ? (debt > -room ? debt : -room) : room;
+			int64_t half = room / 2;
+			int64_t pay = debt < half ? (debt > -room ? debt : -room) : half;
 			if (atomic_compare_exchange_weak_explicit(&r->delay_debt, &debt, debt - pay,
 								  memory_order_relaxed,
 								  memory_order_relaxed)) {
