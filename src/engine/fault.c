@@ -38,9 +38,7 @@
  * than the fetch had room for), the lateness is added to the region's
  * debt; so is the time the page-in itself took beyond its calibrated
  * share of post (handoff), and a page-in faster than that is subtracted.
- * Later faults wait that much less (each at most half its wait less, so
- * none ends before dime's floor) or, for a credit, more (at most twice
- * their wait):
+ * Later faults wait that much less or, for a credit, more (settle_debt()):
  * the emulated time is then right on average, not only when nothing went
  * wrong. A long stall (the vCPU descheduled for milliseconds) is forgiven
  * beyond DEBT_MAX_NS, so that the faults after it keep the configured
@@ -182,38 +180,40 @@ static void add_debt(struct region *r, int64_t d)
 							memory_order_relaxed, memory_order_relaxed));
 }
 
-/* Busy-waits until the page-in is due, settling the region's delay debt
- * (see DEBT_MAX_NS). Returns the ticks spent waiting. */
+/* What of the region's delay debt this fault settles: ticks by which it
+ * counts as having begun earlier (a credit: later). At most half the wait
+ * it would have, so no fault ends before dime's floor and every fault that
+ * can wait still does (a long stall is paid back over several faults, not
+ * by a run of faults at the floor); a credit at most doubles the wait. The
+ * fault's begin moves, not only its wait, so that on the shared link a
+ * stream of fetches catches up too instead of queueing behind the
+ * reservation of the fault that ran late. */
+static int64_t settle_debt(struct region *r, uint64_t t_begin)
+{
+	int64_t room = (int64_t)(t_begin + 2 * r->latency_ticks + r->transfer_ticks -
+				 r->costs.post - clock_ticks());
+	int64_t debt = atomic_load_explicit(&r->delay_debt, memory_order_relaxed);
+	while (debt != 0 && room > 0) {
+		int64_t half = room / 2;
+		int64_t pay = debt < half ? (debt > -room ? debt : -room) : half;
+		if (atomic_compare_exchange_weak_explicit(&r->delay_debt, &debt, debt - pay,
+							  memory_order_relaxed, memory_order_relaxed))
+			return pay;
+	}
+	return 0;
+}
+
+/* Busy-waits until the page-in is due. Returns the ticks spent waiting. */
 static uint64_t wait_deadline(struct region *r, uint64_t deadline)
 {
 	uint64_t t0 = clock_ticks(), spun = 0;
-	int64_t room = (int64_t)(deadline - t0);
-	if (room > 0) {
-		/* Pay back what earlier faults overran, up to half of this
-		 * wait: no fault becomes shorter than dime's floor, and every
-		 * fault that can wait still does (a long stall is paid back
-		 * over several faults, not by a run of faults at the floor).
-		 * A credit (faults ended early) makes this one wait longer,
-		 * by up to its own wait. */
-		int64_t debt = atomic_load_explicit(&r->delay_debt, memory_order_relaxed);
-		while (debt != 0) {
-			int64_t half = room / 2;
-			int64_t pay = debt < half ? (debt > -room ? debt : -room) : half;
-			if (atomic_compare_exchange_weak_explicit(&r->delay_debt, &debt, debt - pay,
-								  memory_order_relaxed,
-								  memory_order_relaxed)) {
-				deadline -= (uint64_t)pay;
-				break;
-			}
-		}
+	if ((int64_t)(deadline - t0) > 0) {
 		clock_spin_until(deadline);
+		spun = clock_ticks() - t0;
 	}
-	uint64_t t1 = clock_ticks();
-	if ((int64_t)(t1 - t0) > 0 && room > 0)
-		spun = t1 - t0;
 	/* Started the page-in late: preempted while waiting, or evictions
 	 * and bookkeeping took longer than the fetch. */
-	int64_t late = (int64_t)(t1 - deadline);
+	int64_t late = (int64_t)(clock_ticks() - deadline);
 	if (late > 0)
 		add_debt(r, late);
 	return spun;
@@ -266,7 +266,9 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	if (r->local_count > r->params.local_npages + r->evict_due)
 		evicts = r->local_count - r->params.local_npages - r->evict_due;
 	r->evict_due += evicts;
-	uint64_t deadline = delayed ? delay_deadline(r, t_begin) - r->costs.post : 0;
+	uint64_t deadline = 0;
+	if (delayed)
+		deadline = delay_deadline(r, t_begin - (uint64_t)settle_debt(r, t_begin)) - r->costs.post;
 	/* As many due pages leave now as this fetch has the time for (they
 	 * are gone before the new page arrives), all of a chunk if too many
 	 * are due. */
