@@ -19,6 +19,8 @@ static const struct command {
 } commands[] = {
 	{ "run", cmd_run, run_usage,
 	  "run a program with its heap in emulated disaggregated memory" },
+	{ "sweep", cmd_sweep, sweep_usage,
+	  "run a command over a grid of local memory, latency and bandwidth; CSV and plots" },
 	{ "help", cmd_help, help_usage, "show the help of dime or of a subcommand" },
 };
 
