@@ -84,7 +84,22 @@ wl_listening() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# Removes PID from the servers the trap stops.
+# wl_fg CMD...: runs CMD as a foreground command, except that a signal to
+# the script stops it at once: bash runs a trap only when the foreground
+# command is over, but interrupts `wait` for it. "<&0" keeps CMD's stdin
+# (a background command's would be /dev/null).
+wl_fg() {
+	local pid status
+	"$@" <&0 &
+	pid=$!
+	wl_pids+=("$pid")
+	wait "$pid"
+	status=$?
+	wl_forget "$pid"
+	return "$status"
+}
+
+# Removes PID from the processes the trap stops.
 wl_forget() {
 	local p keep=()
 	for p in "${wl_pids[@]}"; do

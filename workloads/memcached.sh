@@ -68,10 +68,10 @@ if bad:
 print(before["cmd_get"], before["cmd_set"])
 PY
 }
-check set || wl_fail "storing the check keys failed"
+wl_fg check set || wl_fail "storing the check keys failed"
 
 printf 'key\n32 32 1\nvalue\n%d %d 1\ncmd\n0 0.5\n1 0.5\n' "$value" "$value" >"$wl_dir/slap.cfg"
-memcaslap -s "127.0.0.1:$port" -F "$wl_dir/slap.cfg" -T 1 -c "$clients" -x "$ops" \
+wl_fg memcaslap -s "127.0.0.1:$port" -F "$wl_dir/slap.cfg" -T 1 -c "$clients" -x "$ops" \
 	--verify=1 >"$wl_dir/slap" 2>&1 || wl_fail "memcaslap failed: $(tail -n 3 "$wl_dir/slap")"
 field() {
 	sed -n "s/^$1: *\([0-9]*\).*/\1/p" "$wl_dir/slap" | tail -n 1
@@ -82,7 +82,7 @@ done
 tps=$(sed -n 's/.*TPS: *\([0-9.]*\).*/\1/p' "$wl_dir/slap" | tail -n 1)
 [[ -n $tps ]] || wl_fail "memcaslap reported no rate: $(tail -n 3 "$wl_dir/slap")"
 
-counts=$(check verify) || wl_fail "verification failed"
+counts=$(wl_fg check verify) || wl_fail "verification failed"
 read -r got set <<<"$counts"
 [[ $got == "$(field cmd_get)" && $set == $(($(field cmd_set) + check_keys)) ]] ||
 	wl_fail "server counted $got gets, $set sets; memcaslap sent $(field cmd_get), $(field cmd_set) (+$check_keys check sets)"

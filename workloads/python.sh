@@ -37,7 +37,7 @@ PY
 
 start=$(wl_now)
 # shellcheck disable=SC2086 # $DIME is a list of words
-$DIME "$py" "$wl_dir/prog.py" "$items" >"$wl_dir/out" 2>"$wl_dir/err" ||
+wl_fg $DIME "$py" "$wl_dir/prog.py" "$items" >"$wl_dir/out" 2>"$wl_dir/err" ||
 	wl_fail "python3 failed (status $?): $(tail -n 3 "$wl_dir/err")"
 end=$(wl_now)
 

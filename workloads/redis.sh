@@ -29,7 +29,7 @@ wl_start_server port redis-server --port @PORT@ --bind 127.0.0.1 --save '' \
 	--appendonly no --dir "$wl_dir" --daemonize no --protected-mode no --logfile ''
 server=$wl_server
 cli() {
-	redis-cli -h 127.0.0.1 -p "$port" "$@"
+	wl_fg redis-cli -h 127.0.0.1 -p "$port" "$@"
 }
 
 # The value of check key i: its number repeated, so that any two differ.
@@ -45,7 +45,7 @@ return n + m" 0 "$keys" "$check_keys" "$value" >"$wl_dir/load" 2>&1 ||
 	wl_fail "loading failed: $(head -c 200 "$wl_dir/load")"
 cli CONFIG RESETSTAT >/dev/null || wl_fail "CONFIG RESETSTAT failed"
 
-redis-benchmark -h 127.0.0.1 -p "$port" -c "$clients" -n "$ops" -r "$keys" -d "$value" \
+wl_fg redis-benchmark -h 127.0.0.1 -p "$port" -c "$clients" -n "$ops" -r "$keys" -d "$value" \
 	-t set,get --csv >"$wl_dir/bench" 2>"$wl_dir/bench.err" ||
 	wl_fail "redis-benchmark failed: $(tail -n 3 "$wl_dir/bench.err")"
 # --csv: a header, then "SET","rps",... and "GET","rps",...

@@ -27,7 +27,7 @@ bytes=$(stat -c %s "$wl_dir/in")
 
 start=$(wl_now)
 # shellcheck disable=SC2086 # $DIME is a list of words
-$DIME sort -S "$((bytes * 3 / 1024 + 1024))K" -o "$wl_dir/out" "$wl_dir/in" 2>"$wl_dir/err" ||
+wl_fg $DIME sort -S "$((bytes * 3 / 1024 + 1024))K" -o "$wl_dir/out" "$wl_dir/in" 2>"$wl_dir/err" ||
 	wl_fail "sort failed (status $?): $(tail -n 3 "$wl_dir/err")"
 end=$(wl_now)
 [[ $(sha256sum <"$wl_dir/out") == "$expected" ]] ||

@@ -55,7 +55,7 @@ awk -v n="$rows" -v m="$m" 'BEGIN {
 
 start=$(wl_now)
 # shellcheck disable=SC2086 # $DIME is a list of words
-$DIME sqlite3 -batch -bail -list :memory: <"$wl_dir/script.sql" >"$wl_dir/out" 2>"$wl_dir/err" ||
+wl_fg $DIME sqlite3 -batch -bail -list :memory: <"$wl_dir/script.sql" >"$wl_dir/out" 2>"$wl_dir/err" ||
 	wl_fail "sqlite3 failed (status $?): $(tail -n 3 "$wl_dir/err")"
 end=$(wl_now)
 cmp -s "$wl_dir/expected" "$wl_dir/out" ||

@@ -35,7 +35,7 @@ expected=$(sha256sum <"$wl_dir/in")
 
 start=$(wl_now)
 # shellcheck disable=SC2086 # $DIME is a list of words
-$DIME xz -T1 -c --lzma2=preset=6,dict="${dict}MiB" "$wl_dir/in" >"$wl_dir/in.xz" 2>"$wl_dir/err" ||
+wl_fg $DIME xz -T1 -c --lzma2=preset=6,dict="${dict}MiB" "$wl_dir/in" >"$wl_dir/in.xz" 2>"$wl_dir/err" ||
 	wl_fail "xz failed (status $?): $(tail -n 3 "$wl_dir/err")"
 end=$(wl_now)
 [[ $(xz -dc "$wl_dir/in.xz" | sha256sum) == "$expected" ]] ||
