@@ -10,6 +10,7 @@
 #include "sweep.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,9 +94,29 @@ static int write_script(FILE *f, const struct sweep_plot *sp)
 	return plots;
 }
 
+/* Plots of an earlier sweep into the same directory, at values this one
+ * does not have, would pass for this sweep's. */
+static void remove_old_plots(const char *dir)
+{
+	static const char *const patterns[] = { "by-latency-bw-*.png", "by-bandwidth-lat-*.png" };
+	for (size_t k = 0; k < 2; k++) {
+		char *pattern;
+		glob_t g;
+		if (asprintf(&pattern, "%s/%s", dir, patterns[k]) < 0)
+			return;
+		if (!glob(pattern, 0, NULL, &g)) {
+			for (size_t i = 0; i < g.gl_pathc; i++)
+				unlink(g.gl_pathv[i]);
+			globfree(&g);
+		}
+		free(pattern);
+	}
+}
+
 int sweep_plot(const struct sweep_plot *sp)
 {
 	char *path;
+	remove_old_plots(sp->dir);
 	if (asprintf(&path, "%s/" SCRIPT, sp->dir) < 0)
 		return -1;
 	FILE *f = fopen(path, "we");

@@ -56,6 +56,7 @@ struct sweep_opts {
 };
 
 /* The counters of --stats-json that the CSV keeps, in its column order. */
+enum { C_REMOTE_FAULTS, C_LOCAL_PAGES_PEAK = 3 };
 static const char *const counters[] = {
 	"remote_faults",    "first_touch_faults", "evictions", "local_pages_peak",
 	"injected_delay_ns", "handling_ns",       "processes",
@@ -650,7 +651,7 @@ static uint64_t measure_footprint(const struct sweep_opts *o)
 	struct outcome r;
 	fprintf(stderr, "dime sweep: measuring the footprint (one run with no local limit)\n");
 	run_one(o, UNLIMITED_PAGES, o->latencies.v[0], o->bandwidths.v[0], "footprint", &r);
-	uint64_t peak = r.c[3];
+	uint64_t peak = r.c[C_LOCAL_PAGES_PEAK];
 	if (r.error || !peak) {
 		fprintf(stderr, "dime sweep: the footprint run failed (%s)\n",
 			r.error ? r.error : "no page used");
@@ -734,7 +735,7 @@ int cmd_sweep(int argc, char **argv)
 								(now_s() - t0) / (double)done * (double)(nruns - done));
 						fprintf(stderr, "%.*f%s%s, %.1f s, %" PRIu64 " remote faults; ETA %s\n",
 							r.metric >= 100 ? 0 : 3, r.metric, r.unit[0] ? " " : "",
-							r.unit, r.wall_s, r.c[0], eta);
+							r.unit, r.wall_s, r.c[C_REMOTE_FAULTS], eta);
 					}
 				}
 	}
