@@ -3,6 +3,7 @@
 #ifndef DIME_CLI_SWEEP_H
 #define DIME_CLI_SWEEP_H
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +13,55 @@ struct sweep_list {
 	uint64_t *v;
 	size_t n;
 };
+
+#define SWEEP_MAX_PASS 32
+
+/* The sweep as the user asked for it (sweep-options.c). */
+struct sweep_opts {
+	struct sweep_list pages, percents, latencies, bandwidths;
+	uint64_t repeat;
+	const char *metric;
+	bool metric_time, metric_default;
+	regex_t re; /* unless metric_time */
+	bool delegate, plot;
+	const char *out;
+	const char *config;
+	const char *pass[SWEEP_MAX_PASS]; /* `dime run` options, as --name=value */
+	int npass;
+	char **program;
+};
+
+/* Parses and checks everything; on bad input fails (exit 2) before
+ * anything is created or run. */
+void sweep_options(int argc, char **argv, struct sweep_opts *o);
+
+/* The counters of --stats-json that the CSV keeps, in its column order. */
+enum { C_REMOTE_FAULTS, C_LOCAL_PAGES_PEAK = 3, NCOUNTERS = 7 };
+extern const char *const sweep_counters[NCOUNTERS];
+
+/* What one run gave (sweep-run.c). */
+struct outcome {
+	int status; /* the shell's way: exit status or 128 + signal */
+	double wall_s;
+	bool have_metric, have_stats;
+	double metric;
+	char unit[32];
+	uint64_t c[NCOUNTERS];
+	const char *error; /* NULL when the run succeeded */
+	char error_buf[32];
+};
+
+/* Runs COMMAND once at these parameters; its stdout, stderr and stats go
+ * to DIR/runs/TAG.{out,err,json}. */
+void sweep_run_one(const struct sweep_opts *o, uint64_t pages, uint64_t lat, uint64_t bw,
+		   const char *tag, struct outcome *res);
+/* CLOCK_MONOTONIC in seconds. */
+double sweep_now(void);
+/* asprintf that exits on failure (out of memory). */
+char *sweep_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints the last line of a failed run's stderr, with its path. */
+void sweep_report_failure(const struct sweep_opts *o, const char *tag);
 
 /* What the plots need to know about the sweep. */
 struct sweep_plot {
