@@ -291,8 +291,12 @@ static void validate(struct sweep_opts *o)
 	check_output_dir(o->out);
 	if (o->plot && !program_found("gnuplot"))
 		fail("gnuplot is not installed (Debian package gnuplot-nox), or use --no-plot: 'gnuplot'");
+	sweep_self_path();
 	/* $DIME is split on blanks by the shell scripts that use it. */
 	if (o->delegate) {
+		if (has_blank(sweep_self_path()))
+			fail("with --delegate dime's own path cannot contain blanks: '%s'",
+			     shown(sweep_self_path()));
 		if (has_blank(o->out))
 			fail("with --delegate the output directory cannot contain blanks: '%s'",
 			     shown(o->out));

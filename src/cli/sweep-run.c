@@ -10,12 +10,47 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP };
+#define NSTOP (sizeof(stop_signals) / sizeof(stop_signals[0]))
+/* The run in progress, to pass a stop signal on to; the signal, once one
+ * came. Written with the stop signals blocked or by their handler. */
+static volatile pid_t current;
+static volatile sig_atomic_t stopped_by;
+
+static void on_stop(int sig)
+{
+	stopped_by = sig;
+	if (current > 0)
+		kill(current, sig);
+}
+
+static void stop_set(sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < NSTOP; i++)
+		sigaddset(set, stop_signals[i]);
+}
+
+void sweep_signals_install(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop };
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < NSTOP; i++)
+		sigaction(stop_signals[i], &sa, NULL);
+}
+
+int sweep_stopped(void)
+{
+	return stopped_by;
+}
 
 const char *const sweep_counters[NCOUNTERS] = {
 	"remote_faults",    "first_touch_faults", "evictions", "local_pages_peak",
@@ -29,9 +64,13 @@ double sweep_now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static char *self_path(void)
+char *sweep_self_path(void)
 {
+	/* Read once, at start-up: once the binary is replaced (a rebuild
+	 * during a sweep), the link names the old file " (deleted)". */
 	static char path[PATH_MAX];
+	if (path[0])
+		return path;
 	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
 	if (n < 0)
 		fail("cannot find dime itself: %s", strerror(errno));
@@ -134,7 +173,7 @@ void sweep_run_one(const struct sweep_opts *o, uint64_t pages, uint64_t lat, uin
 	 * --stats-json=FILE -- */
 	const char *prefix[SWEEP_MAX_PASS + 8];
 	int n = 0;
-	prefix[n++] = self_path();
+	prefix[n++] = sweep_self_path();
 	prefix[n++] = "run";
 	for (int k = 0; k < o->npass; k++)
 		prefix[n++] = o->pass[k];
@@ -172,12 +211,26 @@ void sweep_run_one(const struct sweep_opts *o, uint64_t pages, uint64_t lat, uin
 		argv[a++] = o->program[k];
 
 	double start = sweep_now();
-	pid_t pid = fork();
+	/* Blocked until `current` is set, so that a stop signal cannot fall
+	 * between fork and it and miss the run. */
+	sigset_t stop, old;
+	stop_set(&stop);
+	sigprocmask(SIG_BLOCK, &stop, &old);
+	pid_t pid = stopped_by ? -2 : fork();
+	if (pid == -2) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		res->status = 128 + stopped_by;
+		res->error = "stopped";
+		goto out;
+	}
 	if (pid < 0) {
 		fprintf(stderr, "dime sweep: fork: %s\n", strerror(errno));
 		exit(1);
 	}
 	if (pid == 0) {
+		for (size_t i = 0; i < NSTOP; i++)
+			signal(stop_signals[i], SIG_DFL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		int in = open("/dev/null", O_RDONLY);
 		int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -192,12 +245,17 @@ void sweep_run_one(const struct sweep_opts *o, uint64_t pages, uint64_t lat, uin
 		dprintf(2, "dime sweep: cannot execute '%s': %s\n", argv[0], strerror(errno));
 		_exit(EXIT_NOEXEC);
 	}
+	current = pid;
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	int status;
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR) {
 			fprintf(stderr, "dime sweep: waitpid: %s\n", strerror(errno));
 			exit(1);
 		}
+	sigprocmask(SIG_BLOCK, &stop, NULL);
+	current = 0;
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	res->wall_s = sweep_now() - start;
 	res->status = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 
@@ -212,6 +270,7 @@ void sweep_run_one(const struct sweep_opts *o, uint64_t pages, uint64_t lat, uin
 		res->error = "no metric";
 	}
 
+out:
 	for (int k = o->npass + 2; k < n - 1; k++)
 		free((char *)prefix[k]);
 	free(argv);

@@ -94,6 +94,16 @@ static void make_dirs(const char *dir)
 	free(runs);
 }
 
+/* A stop signal came: the run it interrupted measured nothing and is not
+ * recorded; the rows before it are. */
+static void __attribute__((noreturn)) stop(FILE *csv)
+{
+	if (csv)
+		fclose(csv);
+	fprintf(stderr, "stopped by signal %d\n", sweep_stopped());
+	exit(128 + sweep_stopped());
+}
+
 /* The footprint for --local-percent: local_pages_peak of a run that keeps
  * every page local. */
 static uint64_t measure_footprint(const struct sweep_opts *o)
@@ -101,6 +111,8 @@ static uint64_t measure_footprint(const struct sweep_opts *o)
 	struct outcome r;
 	fprintf(stderr, "dime sweep: measuring the footprint (one run with no local limit)\n");
 	sweep_run_one(o, UNLIMITED_PAGES, o->latencies.v[0], o->bandwidths.v[0], "footprint", &r);
+	if (sweep_stopped())
+		stop(NULL);
 	uint64_t peak = r.c[C_LOCAL_PAGES_PEAK];
 	if (r.error || !peak) {
 		fprintf(stderr, "dime sweep: the footprint run failed (%s)\n",
@@ -120,6 +132,7 @@ int cmd_sweep(int argc, char **argv)
 {
 	struct sweep_opts o = { .repeat = 1, .plot = true, .out = "dime-sweep" };
 	sweep_options(argc, argv, &o);
+	sweep_signals_install();
 	make_dirs(o.out);
 
 	bool percent = o.percents.n > 0;
@@ -169,6 +182,8 @@ int cmd_sweep(int argc, char **argv)
 
 					struct outcome r;
 					sweep_run_one(&o, pages, lat, bw, tag, &r);
+					if (sweep_stopped())
+						stop(csv);
 					csv_row(csv, point, rep, pages, percent ? &local->v[i] : NULL, lat, bw, &r);
 					done++;
 					if (r.error) {

@@ -55,10 +55,17 @@ struct outcome {
  * to DIR/runs/TAG.{out,err,json}. */
 void sweep_run_one(const struct sweep_opts *o, uint64_t pages, uint64_t lat, uint64_t bw,
 		   const char *tag, struct outcome *res);
+/* The path of this dime binary (/proc/self/exe); fails if unreadable. */
+char *sweep_self_path(void);
 /* CLOCK_MONOTONIC in seconds. */
 double sweep_now(void);
 /* asprintf that exits on failure (out of memory). */
 char *sweep_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* SIGINT, SIGTERM and SIGHUP stop the sweep: the run in progress gets the
+ * signal too, and sweep_stopped() then returns it (0 until then). */
+void sweep_signals_install(void);
+int sweep_stopped(void);
 
 /* Prints the last line of a failed run's stderr, with its path. */
 void sweep_report_failure(const struct sweep_opts *o, const char *tag);

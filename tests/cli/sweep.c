@@ -4,7 +4,10 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,4 +349,31 @@ Test(sweep, help_lists_every_option)
 	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
 		cr_assert(strstr(r.out, options[i]), "help lacks %s", options[i]);
 	dime_result_free(&r);
+}
+
+/* SIGTERM to dime sweep stops the run in progress too, and the sweep ends
+ * with 128 + 15 without recording the interrupted run. */
+Test(sweep, a_stop_signal_stops_the_run_in_progress)
+{
+	require_preload();
+	char *out = temp_path("out"), *pidfile = temp_path("pid");
+	char *cmd;
+	cr_assert_neq(asprintf(&cmd, "echo $$ > %s.tmp; mv %s.tmp %s; exec sleep 60", pidfile,
+			       pidfile, pidfile), -1);
+	pid_t sweep = dime_start((const char *const[]){ "dime", "sweep", "--local-pages", "10",
+							"--no-plot", "-o", out, "--", "sh", "-c",
+							cmd, NULL });
+	for (int i = 0; i < 3000 && !file_exists(pidfile); i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
+	cr_assert(file_exists(pidfile), "the run did not start");
+	pid_t run = (pid_t)atoi(read_file_text(pidfile));
+	cr_assert_gt(run, 0);
+	cr_assert(!kill(sweep, SIGTERM));
+	cr_assert_eq(dime_wait(sweep, 30), 128 + SIGTERM);
+	/* dime run reaps its program; give it a moment to. */
+	for (int i = 0; i < 500 && !kill(run, 0); i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
+	cr_assert(kill(run, 0) && errno == ESRCH, "the run outlived the sweep");
+	struct csv *c = csv_read(out);
+	cr_assert_eq(c->nrows, 0);
 }
