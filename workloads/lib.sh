@@ -43,11 +43,12 @@ wl_need() {
 	done
 }
 
-# wl_uint NAME DEFAULT: the positive integer in $NAME, or DEFAULT.
+# wl_uint VAR NAME DEFAULT: sets VAR to the positive integer in $NAME, or
+# to DEFAULT if NAME is unset or empty.
 wl_uint() {
-	local v=${!1:-$2}
-	[[ $v =~ ^[0-9]+$ && $v -gt 0 ]] || wl_usage_fail "bad value for $1: '$v'"
-	echo "$v"
+	local _v=${!2:-$3}
+	[[ $_v =~ ^[0-9]+$ && $_v -gt 0 && ${#_v} -lt 16 ]] || wl_usage_fail "bad value for $2: '$_v'"
+	printf -v "$1" '%s' "$_v"
 }
 
 wl_cleanup() {

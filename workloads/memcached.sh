@@ -18,10 +18,10 @@
 # MEMC_CHECK_KEYS (10000), MEMC_CLIENTS (10).
 . "$(dirname "$0")/lib.sh"
 wl_need memcached memcaslap python3 awk
-value=$(wl_uint MEMC_VALUE 256)
-check_keys=$(wl_uint MEMC_CHECK_KEYS 10000)
-ops=$(wl_uint MEMC_OPS 300000)
-clients=$(wl_uint MEMC_CLIENTS 10)
+wl_uint value MEMC_VALUE 256
+wl_uint check_keys MEMC_CHECK_KEYS 10000
+wl_uint ops MEMC_OPS 300000
+wl_uint clients MEMC_CLIENTS 10
 # Room for everything: an eviction would be a lost value.
 mem_mb=$(((ops / 2 + check_keys) * (value + 200) / 1048576 + 64))
 

@@ -16,7 +16,7 @@
 py=/usr/bin/python3
 [[ -x $py ]] || py=python3
 wl_need "$py" awk sort
-items=$(wl_uint PY_ITEMS 300000)
+wl_uint items PY_ITEMS 300000
 # The second elements are i * 7919 mod a prime: all distinct below it.
 [[ $items -lt 1000003 ]] || wl_usage_fail "bad value for PY_ITEMS: '$items' (below 1000003)"
 

@@ -19,11 +19,11 @@
 # 256), REDIS_CHECK_KEYS (10000), REDIS_OPS (200000), REDIS_CLIENTS (10).
 . "$(dirname "$0")/lib.sh"
 wl_need redis-server redis-cli redis-benchmark awk
-keys=$(wl_uint REDIS_KEYS 100000)
-value=$(wl_uint REDIS_VALUE 256)
-check_keys=$(wl_uint REDIS_CHECK_KEYS 10000)
-ops=$(wl_uint REDIS_OPS 200000)
-clients=$(wl_uint REDIS_CLIENTS 10)
+wl_uint keys REDIS_KEYS 100000
+wl_uint value REDIS_VALUE 256
+wl_uint check_keys REDIS_CHECK_KEYS 10000
+wl_uint ops REDIS_OPS 200000
+wl_uint clients REDIS_CLIENTS 10
 
 wl_start_server port redis-server --port @PORT@ --bind 127.0.0.1 --save '' \
 	--appendonly no --dir "$wl_dir" --daemonize no --protected-mode no --logfile ''

@@ -13,7 +13,7 @@
 # Size (environment): SORT_LINES (default 1000000).
 . "$(dirname "$0")/lib.sh"
 wl_need sort awk sha256sum
-lines=$(wl_uint SORT_LINES 1000000)
+wl_uint lines SORT_LINES 1000000
 export LC_ALL=C
 
 # Line of key k; keys shuffled by k = i * a mod n with a prime a not dividing n.

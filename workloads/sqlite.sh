@@ -13,7 +13,7 @@
 # Size (environment): SQLITE_ROWS (default 200000; at least 1000).
 . "$(dirname "$0")/lib.sh"
 wl_need sqlite3 awk
-rows=$(wl_uint SQLITE_ROWS 200000)
+wl_uint rows SQLITE_ROWS 200000
 [[ $rows -ge 1000 ]] || wl_usage_fail "bad value for SQLITE_ROWS: '$rows' (at least 1000)"
 m=1000
 

@@ -14,8 +14,8 @@
 # Sizes (environment): XZ_MB (default 16), XZ_DICT_MB (default 64).
 . "$(dirname "$0")/lib.sh"
 wl_need xz awk sha256sum
-mb=$(wl_uint XZ_MB 16)
-dict=$(wl_uint XZ_DICT_MB 64)
+wl_uint mb XZ_MB 16
+wl_uint dict XZ_DICT_MB 64
 
 # Words from a small vocabulary picked by an LCG: compressible, not trivial.
 half=$((mb * 1048576 / 2))

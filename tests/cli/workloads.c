@@ -74,6 +74,20 @@ Test(workloads, sqlite)
 	assert_caught("sqlite", script("corrupt", CORRUPT_STDOUT), sizes);
 }
 
+Test(workloads, a_bad_size_is_bad_usage)
+{
+	const char *const bad[][2] = { { "SQLITE_ROWS=abc", NULL }, { "PY_ITEMS=0", NULL },
+				       { "REDIS_OPS=-5", NULL }, { "SORT_LINES=1e6", NULL } };
+	const char *const names[] = { "sqlite", "python", "redis", "sort" };
+	for (size_t i = 0; i < 4; i++) {
+		struct dime_result r = workload(names[i], NULL, bad[i]);
+		cr_assert_eq(r.status, 2, "%s: status %d", names[i], r.status);
+		cr_assert(strstr(r.err, "bad value for"), "%s: %s", names[i], r.err);
+		cr_assert_str_empty(r.out);
+		dime_result_free(&r);
+	}
+}
+
 Test(workloads, python)
 {
 	const char *const sizes[] = { "PY_ITEMS=20000", NULL };
