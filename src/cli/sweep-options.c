@@ -95,8 +95,9 @@ static void list_parse(struct sweep_list *l, const char *text, const char *optio
 	char *copy = strdup(text), *save = NULL;
 	if (!copy)
 		fail("out of memory");
+	/* The last occurrence of the option wins, as in dime run. */
 	l->n = 0;
-	if (!*text || text[strlen(text) - 1] == ',')
+	if (!*text || text[0] == ',' || text[strlen(text) - 1] == ',' || strstr(text, ",,"))
 		fail("bad value for %s: '%s'", option, shown(text));
 	for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
 		char *c1 = strchr(item, ':');
@@ -119,8 +120,6 @@ static void list_parse(struct sweep_list *l, const char *text, const char *optio
 				break;
 		}
 	}
-	if (strstr(text, ",,") || text[0] == ',')
-		fail("bad value for %s: '%s'", option, shown(text));
 	free(copy);
 }
 
