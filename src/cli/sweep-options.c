@@ -35,6 +35,8 @@ void sweep_usage(FILE *f)
 	      "    --latency-ns LIST         one-way latencies in ns (default 2000)\n"
 	      "    --bandwidth-bps LIST      bandwidths in bits/s (default 1000000000)\n"
 	      "    --repeat N                runs per point (default 1); plots show the mean\n"
+	      "    --timeout SECONDS         stop a run after this long (SIGTERM, then SIGKILL\n"
+	      "                              30 s later) and record it as failed (default: none)\n"
 	      "\n"
 	      "sweep:\n"
 	      "    --metric REGEX|time       the metric: the first capture group of the first\n"
@@ -211,6 +213,11 @@ static void parse(int argc, char **argv, struct sweep_opts *o)
 			value = arg_value(argc, argv, &i, "--repeat", value);
 			if (parse_u64(value, &o->repeat) || !o->repeat || o->repeat > MAX_LIST)
 				fail("bad value for --repeat: '%s'", shown(value));
+		} else if (arg_is(arg, "--timeout", &value)) {
+			value = arg_value(argc, argv, &i, "--timeout", value);
+			if (parse_u64(value, &o->timeout_s) || !o->timeout_s ||
+			    o->timeout_s > 1000000000)
+				fail("bad value for --timeout: '%s'", shown(value));
 		} else if (arg_is(arg, "--metric", &value)) {
 			o->metric = arg_value(argc, argv, &i, "--metric", value);
 		} else if (arg_is(arg, "--delegate", &value)) {

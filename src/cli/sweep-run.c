@@ -158,6 +158,36 @@ static void read_metric(const struct sweep_opts *o, const char *path, struct out
 	free(text);
 }
 
+/* Waits for the run; past `timeout_s` (0: never) sends it SIGTERM, which
+ * `dime run` passes to its program and a workload turns into stopping its
+ * server, and SIGKILL if it is still there KILL_GRACE_S later. Returns
+ * whether it timed out. */
+#define KILL_GRACE_S 30
+static bool wait_run(pid_t pid, double start, uint64_t timeout_s, int *status)
+{
+	int sent = 0;
+	for (;;) {
+		pid_t w = waitpid(pid, status, timeout_s ? WNOHANG : 0);
+		if (w == pid)
+			return sent > 0;
+		if (w < 0 && errno != EINTR) {
+			fprintf(stderr, "dime sweep: waitpid: %s\n", strerror(errno));
+			exit(1);
+		}
+		if (!timeout_s)
+			continue;
+		double late = sweep_now() - start - (double)timeout_s;
+		if (late >= 0 && sent == 0) {
+			kill(pid, SIGTERM);
+			sent = 1;
+		} else if (late >= KILL_GRACE_S && sent == 1) {
+			kill(pid, SIGKILL);
+			sent = 2;
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = 20000000 }, NULL);
+	}
+}
+
 /* One run: the command at local pages / latency / bandwidth, its output in
  * DIR/runs/TAG.{out,err,json}. */
 void sweep_run_one(const struct sweep_opts *o, uint64_t pages, uint64_t lat, uint64_t bw,
@@ -248,11 +278,7 @@ void sweep_run_one(const struct sweep_opts *o, uint64_t pages, uint64_t lat, uin
 	current = pid;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	int status;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR) {
-			fprintf(stderr, "dime sweep: waitpid: %s\n", strerror(errno));
-			exit(1);
-		}
+	bool timed_out = wait_run(pid, start, o->timeout_s, &status);
 	sigprocmask(SIG_BLOCK, &stop, NULL);
 	current = 0;
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -261,7 +287,9 @@ void sweep_run_one(const struct sweep_opts *o, uint64_t pages, uint64_t lat, uin
 
 	read_stats(json, res);
 	read_metric(o, out, res);
-	if (res->status) {
+	if (timed_out) {
+		res->error = "timeout";
+	} else if (res->status) {
 		snprintf(res->error_buf, sizeof(res->error_buf), "exit %d", res->status);
 		res->error = res->error_buf;
 	} else if (!res->have_stats) {

@@ -20,6 +20,7 @@ struct sweep_list {
 struct sweep_opts {
 	struct sweep_list pages, percents, latencies, bandwidths;
 	uint64_t repeat;
+	uint64_t timeout_s; /* 0: none */
 	const char *metric;
 	bool metric_time, metric_default;
 	regex_t re; /* unless metric_time */

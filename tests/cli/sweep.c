@@ -222,6 +222,21 @@ Test(sweep, a_failed_run_is_recorded_and_fails_the_sweep)
 	dime_result_free(&r);
 }
 
+Test(sweep, a_run_past_the_timeout_is_stopped_and_failed)
+{
+	require_preload();
+	char *out = temp_path("out");
+	struct dime_result r = SWEEP("--local-pages", "10", "--timeout", "1", "--no-plot", "-o",
+				     out, "--", "sh", "-c", "echo dime-metric: 1 ops/s; sleep 60");
+	cr_assert_eq(r.status, 1, "stderr: %s", r.err);
+	cr_assert(strstr(r.err, "FAILED (timeout)"), "%s", r.err);
+	struct csv *c = csv_read(out);
+	cr_assert_eq(c->nrows, 1);
+	cr_assert_str_eq(cell(c, 0, "error"), "timeout");
+	cr_assert_lt(strtod(cell(c, 0, "wall_s"), NULL), 30, "the run was not stopped");
+	dime_result_free(&r);
+}
+
 Test(sweep, delegate_hands_the_prefix_over_in_DIME)
 {
 	require_preload();
@@ -285,6 +300,8 @@ Test(sweep, bad_input_runs_nothing)
 		{ "'-1'", { "--local-pages", "5", "--latency-ns", "-1" } },
 		{ "--bandwidth-bps", { "--local-pages", "5", "--bandwidth-bps", "1,0" } },
 		{ "--repeat", { "--local-pages", "5", "--repeat", "0" } },
+		{ "--timeout", { "--local-pages", "5", "--timeout", "0" } },
+		{ "--timeout", { "--local-pages", "5", "--timeout", "1s" } },
 		{ "--metric", { "--local-pages", "5", "--metric", "(" } },
 		{ "capture group", { "--local-pages", "5", "--metric", "ops/s" } },
 		{ "--stats-json", { "--local-pages", "5", "--stats-json", "f" } },
@@ -340,7 +357,7 @@ Test(sweep, bad_command_and_output_run_nothing)
 Test(sweep, help_lists_every_option)
 {
 	static const char *const options[] = {
-		"--local-pages", "--local-percent", "--latency-ns", "--bandwidth-bps", "--repeat",
+		"--local-pages", "--local-percent", "--latency-ns", "--bandwidth-bps", "--repeat", "--timeout",
 		"--metric",	 "--delegate",	    "--output",	    "--no-plot",       "--policy",
 		"--first-touch", "--bandwidth-model", "--mode",	    "--config",	       "--stats",
 	};
