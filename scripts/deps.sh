@@ -3,7 +3,7 @@
 # Run by `make demo` and `make check`; needs root (or sudo) only when
 # something is missing.
 set -e
-need="gcc make libc6-dev libmimalloc-dev libcriterion-dev"
+need="gcc make libc6-dev libmimalloc-dev libcriterion-dev criu"
 missing=""
 for p in $need; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

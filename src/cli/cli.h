@@ -73,6 +73,10 @@ void config_load(const char *path, struct dime_params *p);
 /* Subcommands: argv[0] is the subcommand's name. */
 int cmd_run(int argc, char **argv);
 void run_usage(FILE *f);
+int cmd_insert(int argc, char **argv);
+void insert_usage(FILE *f);
+int cmd_detach(int argc, char **argv);
+void detach_usage(FILE *f);
 
 /* The shared page that the run's processes add their counters into. */
 struct run_stats;

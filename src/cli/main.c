@@ -19,6 +19,9 @@ static const struct command {
 } commands[] = {
 	{ "run", cmd_run, run_usage,
 	  "run a program with its heap in emulated disaggregated memory" },
+	{ "insert", cmd_insert, insert_usage,
+	  "bring running processes under emulation (DiME's insert_module.sh)" },
+	{ "detach", cmd_detach, detach_usage, "end the emulation of inserted processes" },
 	{ "help", cmd_help, help_usage, "show the help of dime or of a subcommand" },
 };
 
