@@ -193,17 +193,24 @@ static bool state_exists(const char *dir, pid_t pid)
 	return !access(path, F_OK);
 }
 
-/* Sends `request` to the agent on s and copies its answer to out. */
-static void agent_ask(int s, const char *request, FILE *out)
+/* Sends `request` to the agent on s and copies its answer to out.
+ * Returns how many bytes the answer had. */
+static size_t agent_ask(int s, const char *request, FILE *out)
 {
-	if (write(s, request, strlen(request)) < 0)
-		return;
+	size_t total = 0;
+	if (write(s, request, strlen(request)) < 0) {
+		close(s);
+		return 0;
+	}
 	shutdown(s, SHUT_WR);
 	char buf[4096];
 	ssize_t n;
-	while ((n = read(s, buf, sizeof(buf))) > 0)
+	while ((n = read(s, buf, sizeof(buf))) > 0) {
 		fwrite(buf, 1, (size_t)n, out);
+		total += (size_t)n;
+	}
 	close(s);
+	return total;
 }
 
 /* Runs the agent with argv; copies what it prints to stdout except a last
@@ -265,10 +272,13 @@ static int detach_one(const char *dir, pid_t pid, int s, bool quiet)
 {
 	if (s >= 0) {
 		FILE *out = quiet ? fopen("/dev/null", "we") : stdout;
-		agent_ask(s, "detach\n", out ? out : stdout);
+		size_t said = agent_ask(s, "detach\n", out ? out : stdout);
 		if (quiet && out)
 			fclose(out);
-		return 0;
+		/* No answer and its state left behind: the agent died (it
+		 * removes the state when it detaches); recover instead. */
+		if (said || !state_exists(dir, pid))
+			return 0;
 	}
 	char spid[16];
 	snprintf(spid, sizeof(spid), "%d", (int)pid);
