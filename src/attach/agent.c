@@ -63,6 +63,9 @@ static int state_write(const struct attach_target *t)
 		return -errno;
 	fprintf(f, "pid %d\nagent %d\nfd %d\ndelta %lld\n", (int)t->pid, (int)getpid(), t->target_fd,
 		(long long)t->delta);
+	fprintf(f, "helper %lx %lx %d %d %d\n", (unsigned long)t->helper.code,
+		(unsigned long)t->helper.stack, t->helper.target_cmd, t->helper.target_res,
+		(int)t->helper.tid);
 	for (size_t i = 0; i < t->nimages; i++)
 		fprintf(f, "image %lx %lx\n", (unsigned long)t->images[i].start,
 			(unsigned long)t->images[i].end);
@@ -74,20 +77,30 @@ static int state_write(const struct attach_target *t)
 	return rename(tmp, state_path) ? -errno : 0;
 }
 
+/* Appends [lo, hi) to a growing array of ranges. */
+static int push_range(struct attach_range **v, size_t *n, size_t *cap, uintptr_t lo, uintptr_t hi)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? 2 * *cap : 64;
+		struct attach_range *p = realloc(*v, c * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		*v = p;
+		*cap = c;
+	}
+	(*v)[(*n)++] = (struct attach_range){ .start = lo, .end = hi };
+	return 0;
+}
+
 static int state_read(struct attach_target *t)
 {
 	FILE *f = fopen(state_path, "re");
 	if (!f)
 		return -errno;
 	char line[256];
-	t->images = calloc(64, sizeof(*t->images));
-	t->ranges = calloc(4096, sizeof(*t->ranges));
-	if (!t->images || !t->ranges) {
-		fclose(f);
-		return -ENOMEM;
-	}
-	t->cap = 4096;
-	while (fgets(line, sizeof(line), f)) {
+	size_t image_cap = 0;
+	int err = 0;
+	while (!err && fgets(line, sizeof(line), f)) {
 		unsigned long lo, hi;
 		long long d;
 		int v;
@@ -95,13 +108,21 @@ static int state_read(struct attach_target *t)
 			t->target_fd = v;
 		else if (sscanf(line, "delta %lld", &d) == 1)
 			t->delta = (intptr_t)d;
-		else if (sscanf(line, "image %lx %lx", &lo, &hi) == 2 && t->nimages < 64)
-			t->images[t->nimages++] = (struct attach_range){ .start = lo, .end = hi };
-		else if (sscanf(line, "range %lx %lx", &lo, &hi) == 2 && t->nranges < t->cap)
-			t->ranges[t->nranges++] = (struct attach_range){ .start = lo, .end = hi };
+		else if (sscanf(line, "image %lx %lx", &lo, &hi) == 2)
+			err = push_range(&t->images, &t->nimages, &image_cap, lo, hi);
+		else if (sscanf(line, "range %lx %lx", &lo, &hi) == 2)
+			err = push_range(&t->ranges, &t->nranges, &t->cap, lo, hi);
+		else if (sscanf(line, "helper %lx %lx %d %d %d", &lo, &hi, &t->helper.target_cmd,
+				&t->helper.target_res, &v) == 5) {
+			/* Detach waits for the thread to be gone (end of file
+			 * on its pipe) before unmapping its code. */
+			t->helper.code = lo;
+			t->helper.stack = hi;
+			t->helper.tid = v;
+		}
 	}
 	fclose(f);
-	return 0;
+	return err;
 }
 
 static int listen_socket(void)
@@ -293,6 +314,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	engine_init();
+	t.helper = (struct attach_helper){ .cmd = -1, .res = -1, .target_cmd = -1, .target_res = -1 };
 	if (recover) {
 		engine.use_move = true;
 		t.buf = book_alloc(engine.page_size);

@@ -344,8 +344,12 @@ int target_attach(struct attach_target *t, FILE *report)
 	engine.use_move = true;
 	int err = vmas_scan(t);
 	if (err) {
-		fprintf(stderr, "dime: cannot read the mappings of process %d: %s\n", (int)t->pid,
-			strerror(-err));
+		fprintf(stderr, "dime: cannot read the mappings of process %d: %s%s\n", (int)t->pid,
+			strerror(-err),
+			err == -EACCES || err == -EPERM
+				? " (dime insert needs ptrace access: the same user with "
+				  "kernel.yama.ptrace_scope 0, or root)"
+				: "");
 		return err;
 	}
 	if (!t->nranges) {

@@ -342,6 +342,7 @@ Test(attach, detach_recovers_after_agent_is_killed)
 	skip_unless_root();
 	struct target t;
 	target_start(&t);
+	int maps = proc_count(t.pid, "maps"), fds = proc_count(t.pid, "fd");
 	struct run r = insert(t.pid, "64");
 	cr_assert_eq(r.status, 0, "%s", r.out);
 	passes(&t, 1);
@@ -359,6 +360,8 @@ Test(attach, detach_recovers_after_agent_is_killed)
 	cr_assert(strstr(r.out, "all pages in place"), "%s", r.out);
 	passes(&t, 2);
 	cr_assert_eq(proc_count(t.pid, "task"), 1);
+	cr_assert_eq(proc_count(t.pid, "maps"), maps);
+	cr_assert_eq(proc_count(t.pid, "fd"), fds);
 	target_finish(&t);
 }
 
