@@ -180,15 +180,11 @@ void agent_pump(struct attach_target *t)
 		if (n <= 0)
 			return;
 		for (size_t i = 0; i < (size_t)n / sizeof(m[0]); i++) {
-			if (m[i].event != UFFD_EVENT_PAGEFAULT) {
-				events_handle(t, &m[i]);
-				continue;
-			}
 			if (t->npending == t->pending_cap) {
 				size_t cap = t->pending_cap ? 2 * t->pending_cap : 64;
 				struct uffd_msg *p = realloc(t->pending, cap * sizeof(*p));
 				if (!p)
-					continue; /* the fault is raised again when woken */
+					abort(); /* an event must not be lost */
 				t->pending = p;
 				t->pending_cap = cap;
 			}
@@ -197,25 +193,19 @@ void agent_pump(struct attach_target *t)
 	}
 }
 
-static void serve_uffd(struct attach_target *t)
+void agent_serve(struct attach_target *t)
 {
-	struct uffd_msg m[16];
-	/* Faults read while a helper call waited for an event. */
-	while (t->npending) {
-		struct uffd_msg one = t->pending[--t->npending];
-		target_fault(t, &one, clock_ticks());
-	}
 	for (;;) {
-		ssize_t n = read(t->uffd, m, sizeof(m));
-		uint64_t seen = clock_ticks();
-		if (n <= 0)
+		agent_pump(t);
+		if (t->pending_head == t->npending) {
+			t->pending_head = t->npending = 0;
 			break;
-		for (size_t i = 0; i < (size_t)n / sizeof(m[0]); i++) {
-			if (m[i].event == UFFD_EVENT_PAGEFAULT)
-				target_fault(t, &m[i], seen);
-			else
-				events_handle(t, &m[i]);
 		}
+		struct uffd_msg one = t->pending[t->pending_head++];
+		if (one.event == UFFD_EVENT_PAGEFAULT)
+			target_fault(t, &one, clock_ticks());
+		else
+			events_handle(t, &one);
 	}
 	if (t->region && t->region->evict_due)
 		fault_drain(t->region);
@@ -237,11 +227,11 @@ static int loop(struct attach_target *t, int lsock)
 			{ .fd = lsock, .events = POLLIN },
 			{ .fd = sfd, .events = POLLIN },
 		};
-		/* Faults kept while a helper call waited are served at once. */
+		/* Messages read while a helper call waited come first. */
 		if (poll(p, 4, t->npending ? 0 : -1) < 0 && errno != EINTR)
 			return 1;
 		if (p[0].revents || t->npending)
-			serve_uffd(t);
+			agent_serve(t);
 		if (p[1].revents) {
 			/* The target is gone, and its memory with it. */
 			agent_log(t, "dime: process %d exited\n", (int)t->pid);

@@ -83,10 +83,12 @@ struct attach_target {
 		uintptr_t code, stack;  /* its mappings in the target */
 		int target_cmd, target_res; /* its pipe ends there */
 	} helper;
-	/* Faults read while a helper call waited for events (helper.c),
-	 * served by the main loop next. */
+	/* Messages read but not handled yet, in the kernel's order: a helper
+	 * call that waits reads what comes meanwhile (helper.c) and leaves it
+	 * here; only agent_serve() handles messages, never inside a helper
+	 * call (answers on the helper's pipe would cross). */
 	struct uffd_msg *pending;
-	size_t npending, pending_cap;
+	size_t pending_head, npending, pending_cap;
 };
 
 /* --- inject.c: system calls run by the target (libcompel) --------------- */
@@ -169,9 +171,11 @@ void child_known_init(struct attach_target *t);
 void child_settle(struct attach_target *t, pid_t parent, int child_uffd);
 
 /* --- agent.c ------------------------------------------------------------- */
-/* Reads what the uffd holds now: events are handled at once, faults kept
- * in t->pending for the main loop. */
+/* Reads what the uffd holds now into t->pending, handling nothing. */
 void agent_pump(struct attach_target *t);
+/* Handles t->pending and whatever the uffd holds, in order, until both are
+ * empty; then does the evictions left due. */
+void agent_serve(struct attach_target *t);
 /* The agent's log (stderr before it is a daemon). */
 void agent_log(struct attach_target *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

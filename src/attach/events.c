@@ -23,6 +23,11 @@ static void forget(struct attach_target *t, uintptr_t start, uintptr_t end)
 	if (!r)
 		return;
 	size_t ps = engine.page_size;
+	bool covered = false;
+	for (size_t i = 0; i < t->nranges && !covered; i++)
+		covered = t->ranges[i].start < end && t->ranges[i].end > start;
+	if (!covered)
+		return; /* the store, or memory dime does not cover */
 	fault_drain(r);
 	for (size_t i = 0; i < t->nranges; i++) {
 		uintptr_t lo = t->ranges[i].start > start ? t->ranges[i].start : start;

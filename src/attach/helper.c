@@ -120,9 +120,9 @@ fail:
 #endif
 }
 
-/* Waits until fd is readable or the target is gone. Events on the uffd
- * are read meanwhile: the helper's own madvise() waits for its REMOVE
- * event to be read. */
+/* Waits until fd is readable or the target is gone. Messages on the uffd
+ * are read meanwhile and kept (agent_pump): the helper's own madvise()
+ * waits until its REMOVE event is read. */
 static bool wait_readable(struct attach_target *t, int fd)
 {
 	for (;;) {
@@ -158,7 +158,7 @@ int helper_move(struct attach_target *t, struct uffdio_move *m)
 		if (err != -EAGAIN || m->move > 0)
 			return err;
 		/* An event is waiting to be read (mmap_changing): the kernel
-		 * refuses moves until it is. Read it, then try again. */
+		 * refuses moves until it is read (handled or not). */
 		agent_pump(t);
 	}
 }

@@ -439,24 +439,24 @@ static uint64_t restore_pass(struct attach_target *t, int fd)
  * messages there were. */
 static int drain(struct attach_target *t, int fd)
 {
-	struct uffd_msg m[16];
 	int seen = 0;
-	for (;;) {
-		ssize_t n = read(t->uffd, m, sizeof(m));
-		if (n <= 0)
+	for (;; seen++) {
+		agent_pump(t);
+		if (t->pending_head == t->npending) {
+			t->pending_head = t->npending = 0;
 			return seen;
-		for (size_t i = 0; i < (size_t)n / sizeof(m[0]); i++, seen++) {
-			if (m[i].event != UFFD_EVENT_PAGEFAULT) {
-				events_handle(t, &m[i]);
-				continue;
-			}
-			uintptr_t page = m[i].arg.pagefault.address & ~(uintptr_t)(engine.page_size - 1);
-			uint64_t s = 0;
-			if (vmas_find(t, page) && !pagemap(fd, page + t->delta, 1, &s) && HAS_BYTES(s) &&
-			    !target_move_back(t, page, page + t->delta))
-				continue;
-			target_zero_fill(t, t->uffd, page, m[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE);
 		}
+		struct uffd_msg m = t->pending[t->pending_head++];
+		if (m.event != UFFD_EVENT_PAGEFAULT) {
+			events_handle(t, &m);
+			continue;
+		}
+		uintptr_t page = m.arg.pagefault.address & ~(uintptr_t)(engine.page_size - 1);
+		uint64_t s = 0;
+		if (vmas_find(t, page) && !pagemap(fd, page + t->delta, 1, &s) && HAS_BYTES(s) &&
+		    !target_move_back(t, page, page + t->delta))
+			continue;
+		target_zero_fill(t, t->uffd, page, m.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE);
 	}
 }
 
