@@ -10,9 +10,12 @@
  *            madvise(MADV_DONTNEED) a scratch block and check it reads as
  *            zeroes ("remap ok")
  *   SIGTERM  a last check, then "done CHECKSUM" and exit 0
+ * A second thread checks the small blocks all the while (its faults come
+ * concurrently with the main thread's, its stack is covered memory too).
  * Any mismatch prints "BAD ..." on stderr and exits 1. Plain C, no dime. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -137,6 +140,19 @@ static void do_remap(uint64_t expect)
 	fflush(stdout);
 }
 
+/* Reads only: the main thread's fork child changes its own copy, never
+ * this process's. */
+static void *checker(void *arg)
+{
+	(void)arg;
+	for (;;)
+		for (int b = 0; b < SMALL; b++)
+			for (int i = 0; i < SMALL_SIZE; i += 97)
+				if (small[b][i] != pattern((uint64_t)b, (uint64_t)i))
+					bad("small block (checker thread)", (uint64_t)b);
+	return NULL;
+}
+
 static void on_signal(int sig)
 {
 	if (sig == SIGUSR1)
@@ -164,6 +180,9 @@ int main(void)
 		bad("allocation", 0);
 	for (size_t i = 0; i < BIG_SIZE; i++)
 		big[i] = pattern(SMALL, i);
+	pthread_t th;
+	if (pthread_create(&th, NULL, checker, NULL))
+		bad("pthread_create", 0);
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGUSR1, &sa, NULL);
 	sigaction(SIGUSR2, &sa, NULL);
