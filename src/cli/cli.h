@@ -83,6 +83,10 @@ void sweep_usage(FILE *f);
 bool arg_is(const char *arg, const char *name, const char **value);
 const char *arg_value(int argc, char **argv, int *i, const char *name, const char *value);
 void arg_no_value(const char *arg, const char *value);
+int cmd_insert(int argc, char **argv);
+void insert_usage(FILE *f);
+int cmd_detach(int argc, char **argv);
+void detach_usage(FILE *f);
 
 /* The shared page that the run's processes add their counters into. */
 struct run_stats;
