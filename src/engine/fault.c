@@ -63,6 +63,17 @@ struct outgoing {
 	unsigned nobserve;
 };
 
+/* Takes p out of o's observations; whether it was there. */
+static bool drop_observe(struct outgoing *o, size_t p)
+{
+	for (unsigned i = 0; i < o->nobserve; i++)
+		if (o->observe[i] == p) {
+			o->observe[i] = o->observe[--o->nobserve];
+			return true;
+		}
+	return false;
+}
+
 /* Asks the policy for up to n of the due victims, best first, and marks
  * them EVICTING; an inactive victim is in the store already and becomes
  * REMOTE at once. Marks the pages the policy wants observed too. Region
@@ -104,10 +115,21 @@ static void take_due(struct region *r, struct outgoing *o, unsigned n)
 			uint64_t p = v[i];
 			if (p >= r->npages)
 				continue;
-			if (r->state[p] == PAGE_FETCHING || region_pinned(r, p)) {
+			if (r->state[p] == PAGE_EVICTING && drop_observe(o, p)) {
+				/* Asked to observe and now chosen (it went round
+				 * the policy's order within this call): it leaves
+				 * instead. Still counted local until now. */
+				r->local_count--;
+				r->evict_due--;
+				o->victim[o->nvictims++] = p;
+				continue;
+			}
+			if (r->state[p] == PAGE_FETCHING || r->state[p] == PAGE_EVICTING ||
+			    region_pinned(r, p)) {
 				/* Still arriving (its fault stalled while others
-				 * cycled through the budget, or a soft fault), or
-				 * pinned across a fork(): passed over and kept. */
+				 * cycled through the budget, or a soft fault),
+				 * being observed by another thread, or pinned
+				 * across a fork(): passed over and kept. */
 				pol_local(r, p, DIME_PAGE_RETURNED);
 				continue;
 			}

@@ -103,7 +103,7 @@ static void clk_choose(void *st, struct dime_policy_choice *ch)
 	pending_give(&c->q, ch);
 }
 
-const struct dime_policy dime_policy_clock = {
+const struct dime_policy policy_clock = {
 	DIME_POLICY_INIT,
 	.name = "clock",
 	.summary = "second chance, reference bits from soft faults",

@@ -61,7 +61,7 @@ static void fifo_choose(void *st, struct dime_policy_choice *c)
 	}
 }
 
-const struct dime_policy dime_policy_fifo = {
+const struct dime_policy policy_fifo = {
 	DIME_POLICY_INIT,
 	.name = "fifo",
 	.summary = "first in, first out (DiME's default)",

@@ -120,7 +120,7 @@ static void lru_choose(void *st, struct dime_policy_choice *c)
 	pending_give(&u->q, c);
 }
 
-const struct dime_policy dime_policy_lru = {
+const struct dime_policy policy_lru = {
 	DIME_POLICY_INIT,
 	.name = "lru",
 	.summary = "active/inactive lists (Linux's, DiME's), promotion on soft faults",

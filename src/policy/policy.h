@@ -26,7 +26,7 @@ const char *policy_names(void);
 extern const struct dime_policy_host policy_host;
 
 /* The built-ins. */
-extern const struct dime_policy dime_policy_fifo, dime_policy_random, dime_policy_clock,
-	dime_policy_lru;
+extern const struct dime_policy policy_fifo, policy_random, policy_clock,
+	policy_lru;
 
 #endif

@@ -80,7 +80,7 @@ static void rnd_choose(void *st, struct dime_policy_choice *c)
 	}
 }
 
-const struct dime_policy dime_policy_random = {
+const struct dime_policy policy_random = {
 	DIME_POLICY_INIT,
 	.name = "random",
 	.summary = "a local page chosen at random (DiME's)",

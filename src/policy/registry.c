@@ -10,10 +10,10 @@
 #include <string.h>
 
 static const struct dime_policy *const builtins[] = {
-	&dime_policy_fifo,
-	&dime_policy_random,
-	&dime_policy_clock,
-	&dime_policy_lru,
+	&policy_fifo,
+	&policy_random,
+	&policy_clock,
+	&policy_lru,
 };
 
 #define NBUILTINS (sizeof(builtins) / sizeof(builtins[0]))
