@@ -1,6 +1,7 @@
 /* LRU as Linux and DiME approximate it: an active and an inactive list.
  * New pages enter the active list; its oldest pages move to the inactive
- * list, which is kept at a quarter of the budget; victims leave from the
+ * list, which is kept at a quarter of the budget (at least twice the
+ * largest batch of victims asked for, at most half the budget); victims leave from the
  * inactive list's oldest end. A page on the inactive list is observed
  * (include/dime/policy.h: unmapped, still local), so touching it again is a
  * soft fault, which promotes it back to the active list.
@@ -20,7 +21,7 @@ struct lru {
 	struct plist l;
 	struct pending q;
 	uint8_t *where; /* per page: 0 none, 1 + ACTIVE or 1 + INACTIVE */
-	uint64_t npages, target;
+	uint64_t npages, target, max_target;
 	const struct dime_policy_host *host;
 };
 
@@ -38,6 +39,7 @@ static int lru_init(const struct dime_policy_info *info, void **state)
 	u->host = info->host;
 	u->npages = info->npages;
 	u->target = info->local_npages / 4 ? info->local_npages / 4 : 1;
+	u->max_target = info->local_npages / 2 ? info->local_npages / 2 : 1;
 	u->where = info->host->alloc(info->npages);
 	if (!u->where) {
 		lru_free(u);
@@ -98,6 +100,11 @@ static uint64_t take_oldest(struct lru *u, unsigned list)
 static void lru_choose(void *st, struct dime_policy_choice *c)
 {
 	struct lru *u = st;
+	/* Pages promoted since the last call left the inactive list: it must
+	 * hold a batch's victims with room to spare, or they would come from
+	 * the unobserved active list. */
+	if (u->target < 2 * c->max_victims)
+		u->target = 2 * c->max_victims < u->max_target ? 2 * c->max_victims : u->max_target;
 	/* Victims first, from pages that had their time on the inactive list;
 	 * the active list only if that ran dry. */
 	while (c->nvictims < c->max_victims) {
