@@ -39,3 +39,15 @@ check-asan:
 		build-asan/tests/engine
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 TEST_FILTER='!(fork)/*' \
 		tests/run.sh build-asan build-asan/tests/engine
+
+# Policy plug-ins the tests load: broken ones (tests/policy/plugins/*.c)
+# and the example LFU, built by its own Makefile against include/ alone.
+PLUGIN_SOS := $(patsubst tests/policy/plugins/%.c,$(BUILD)/tests/plugins/%.so,\
+	$(wildcard tests/policy/plugins/*.c)) $(BUILD)/tests/plugins/lfu.so
+$(BUILD)/tests/plugins/%.so: tests/policy/plugins/%.c include/dime/policy.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -o $@ $<
+$(BUILD)/tests/plugins/lfu.so: examples/policy/lfu.c examples/policy/Makefile include/dime/policy.h
+	@mkdir -p $(dir $@)
+	$(MAKE) -C examples/policy DIME=$(CURDIR) OUT=$(abspath $(dir $@))
+$(BUILD)/tests/policy $(BUILD)/tests/cli: $(PLUGIN_SOS)

@@ -83,8 +83,9 @@ static void clk_page_gone(void *st, uint64_t p)
 static void clk_choose(void *st, struct dime_policy_choice *ch)
 {
 	struct clk *c = st;
-	/* One lap clears every bit, so a victim is found within len + 1 looks. */
-	uint64_t looks = c->l.len[0] + 1;
+	/* One lap clears every bit, a second passes the pages still waiting
+	 * to be observed: a victim is found within 2 * len + 1 looks. */
+	uint64_t looks = 2 * c->l.len[0] + 1;
 	while (ch->nvictims < ch->max_victims && looks--) {
 		uint64_t p = plist_first(&c->l, 0);
 		if (p == UINT64_MAX)
@@ -96,9 +97,16 @@ static void clk_choose(void *st, struct dime_policy_choice *ch)
 			pending_add(&c->q, p);
 			continue;
 		}
+		if (pending_has(&c->q, p) && looks) {
+			/* Not observed yet (dime takes a limited number of
+			 * pages a call): its bit says nothing, so it goes
+			 * round again, unless nothing else is left. */
+			plist_push(&c->l, 0, p);
+			continue;
+		}
 		pending_drop(&c->q, p);
 		ch->victims[ch->nvictims++] = p;
-		looks = c->l.len[0] + 1;
+		looks = 2 * c->l.len[0] + 1;
 	}
 	pending_give(&c->q, ch);
 }
