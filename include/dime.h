@@ -81,6 +81,7 @@ struct dime_stats {
 	 * unmapped): no emulated delay, not remote faults. */
 	uint64_t soft_faults;
 	uint64_t policy_ns;          /* time spent in the policy's callbacks */
+	uint64_t soft_fault_ns;      /* handling soft faults (part of handling_ns) */
 };
 
 /* Fills *p with the defaults above. */

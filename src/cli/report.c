@@ -93,12 +93,13 @@ int report_json(FILE *f, const struct run_result *res, const struct dime_params 
 		"  \"injected_delay_ns\": %" PRIu64 ",\n"
 		"  \"handling_ns\": %" PRIu64 ",\n"
 		"  \"policy_ns\": %" PRIu64 ",\n"
+		"  \"soft_fault_ns\": %" PRIu64 ",\n"
 		"  \"processes\": %" PRIu64 ",\n"
 		"  \"wall_ns\": %" PRIu64 ",\n"
 		"  \"exit_status\": %d,\n",
 		s->remote_faults, s->first_touch_faults, s->soft_faults, s->evictions,
 		s->local_pages, s->local_pages_peak, s->injected_delay_ns, s->handling_ns,
-		s->policy_ns, res->processes,
+		s->policy_ns, s->soft_fault_ns, res->processes,
 		res->wall_ns, res->exit_status);
 	fprintf(f,
 		"  \"config\": {\n"

@@ -22,6 +22,7 @@ struct counters {
 	_Atomic uint64_t faults_total_ns; /* trap to resume, estimated */
 	_Atomic uint64_t soft_faults;     /* touches of inactive pages */
 	_Atomic uint64_t policy_ns;       /* in the policy's callbacks */
+	_Atomic uint64_t soft_fault_ns;   /* handling soft faults */
 };
 
 /* The shared page a `dime run` hands its processes (fd in DIME_STATS_FD). */
@@ -67,6 +68,7 @@ static inline void counters_read(const struct counters *c, struct dime_stats *ou
 	out->handling_ns = atomic_load(&c->handling_ns);
 	out->soft_faults = atomic_load(&c->soft_faults);
 	out->policy_ns = atomic_load(&c->policy_ns);
+	out->soft_fault_ns = atomic_load(&c->soft_fault_ns);
 }
 
 #endif

@@ -35,7 +35,9 @@ void soft_fault(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	pthread_mutex_unlock(&r->lock);
 	if (r->server->mode == DIME_MODE_THREAD)
 		uffd_wake(r->server->uffd, r->base + (pg << engine.page_shift), engine.page_size);
-	ctr_add(&r->ctr->handling_ns, clock_ticks_to_ns(t_done - t_seen));
+	uint64_t ns = clock_ticks_to_ns(t_done - t_seen);
+	ctr_add(&r->ctr->handling_ns, ns);
+	ctr_add(&r->ctr->soft_fault_ns, ns);
 }
 
 int policy_start(struct region *r)
