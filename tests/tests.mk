@@ -28,6 +28,7 @@ check: deps
 	$(MAKE) tests
 	tests/run.sh $(BUILD) $(TEST_BINS)
 	DIME_NO_MOVE=1 tests/run.sh $(BUILD) $(BUILD)/tests/engine $(BUILD)/tests/preload
+	DIME_TEST_POLICY=lru tests/run.sh $(BUILD) $(BUILD)/tests/preload
 	$(MAKE) check-asan
 
 # The same engine tests on an instrumented build in its own directory. The

@@ -80,11 +80,11 @@ Test(policies, lru_fitting_loop_has_no_faults_after_warm_up)
  * the hot pages are in use and keep them local after a warm-up; FIFO
  * evicts each of them once per budget's worth of arrivals. Returns the
  * remote faults after the warm-up. */
-static uint64_t hot_cold(const char *policy, uint64_t *soft)
+static uint64_t hot_cold(const char *policy, enum dime_mode mode, uint64_t *soft)
 {
 	const size_t hot = 8, cold = 4, warm = 50, rounds = 300;
 	const size_t pages = hot + cold * rounds;
-	struct dime_region *r = policy_region(policy, pages, 64, DIME_MODE_THREAD);
+	struct dime_region *r = policy_region(policy, pages, 64, mode);
 	volatile char *m = dime_region_base(r);
 	struct dime_stats before = { 0 }, after;
 	size_t next_cold = hot;
@@ -107,22 +107,30 @@ static uint64_t hot_cold(const char *policy, uint64_t *soft)
 
 Test(policies, lru_keeps_the_hot_set_local)
 {
-	uint64_t soft, remote = hot_cold("lru", &soft);
+	uint64_t soft, remote = hot_cold("lru", DIME_MODE_THREAD, &soft);
 	cr_expect_eq(remote, 0, "lru: %ju hot-page remote faults after warm-up", (uintmax_t)remote);
 	cr_expect_gt(soft, 0, "lru observed nothing");
 }
 
 Test(policies, clock_keeps_the_hot_set_local)
 {
-	uint64_t soft, remote = hot_cold("clock", &soft);
+	uint64_t soft, remote = hot_cold("clock", DIME_MODE_THREAD, &soft);
 	cr_expect_eq(remote, 0, "clock: %ju hot-page remote faults after warm-up",
 		     (uintmax_t)remote);
 	cr_expect_gt(soft, 0, "clock observed nothing");
 }
 
+/* Soft faults resolved in the faulting thread's SIGBUS handler. */
+Test(policies, lru_keeps_the_hot_set_local_signal)
+{
+	uint64_t soft, remote = hot_cold("lru", DIME_MODE_SIGNAL, &soft);
+	cr_expect_eq(remote, 0, "lru: %ju hot-page remote faults after warm-up", (uintmax_t)remote);
+	cr_expect_gt(soft, 0, "lru observed nothing");
+}
+
 Test(policies, fifo_evicts_the_hot_set)
 {
-	uint64_t soft, remote = hot_cold("fifo", &soft);
+	uint64_t soft, remote = hot_cold("fifo", DIME_MODE_THREAD, &soft);
 	/* 250 rounds bring 1000 cold pages: each hot page leaves about once
 	 * per 64 arrivals, so ~8 * 1000 / 72 re-fetches. */
 	cr_expect_gt(remote, 50, "fifo: only %ju hot-page remote faults", (uintmax_t)remote);
