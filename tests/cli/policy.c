@@ -115,3 +115,19 @@ Test(policy, example_plugin_runs_in_every_process)
 {
 	sort_under(plugin("lfu.so"), true);
 }
+
+/* The config file takes the same values; the JSON shows what was used. */
+Test(policy, config_file_keys)
+{
+	require_preload();
+	char *conf = temp_path("dime.conf"), *json = temp_path("stats.json");
+	write_file(conf, "local_npages 128\npolicy lru\nevict_batch 8,32\n");
+	struct dime_result r = dime_run("run", "-c", conf, "--stats-json", json, "true");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	dime_result_free(&r);
+	char *j = read_file_text(json), s[64];
+	cr_assert(json_valid(j), "%s", j);
+	cr_assert(json_str(j, "policy", s, sizeof(s)) && !strcmp(s, "lru"), "%s", j);
+	cr_assert(strstr(j, "\"evict_batch\": [8, 32]"), "%s", j);
+	free(j);
+}
