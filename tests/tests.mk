@@ -37,9 +37,9 @@ check: deps
 # held at fork() (ASan's state, not dime's, is not fork-safe with threads).
 check-asan:
 	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" \
-		build-asan/tests/engine
+		build-asan/tests/engine build-asan/tests/policy
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 TEST_FILTER='!(fork)/*' \
-		tests/run.sh build-asan build-asan/tests/engine
+		tests/run.sh build-asan build-asan/tests/engine build-asan/tests/policy
 
 # Policy plug-ins the tests load: broken ones (tests/policy/plugins/*.c)
 # and the example LFU, built by its own Makefile against include/ alone.
