@@ -138,9 +138,11 @@ struct dime_policy {
 	 * program freed, zeroed or moved it, or dime pinned it local for a
 	 * moment (it comes back with DIME_PAGE_RETURNED). */
 	void (*page_gone)(void *state, uint64_t page);
-	/* Optional (NULL). Called from the fault path at most once every
-	 * tick_ns, with max_victims 0: a chance to age the order or ask for
-	 * observations. Not called while no faults happen. */
+	/* Optional (NULL). Called on the eviction path, right after choose
+	 * (or where choose would be called), at most once every tick_ns, with
+	 * max_victims 0 and the observation room choose left: a chance to age
+	 * the order or ask for observations. Not called while nothing is
+	 * evicted. now_ns is host->now_ns()'s clock. */
 	void (*tick)(void *state, uint64_t now_ns, struct dime_policy_choice *c);
 	uint64_t tick_ns;
 };
