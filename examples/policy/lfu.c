@@ -21,8 +21,8 @@ enum { SAMPLE = 8, OBSERVE = 2 };
 #define HALF_LIFE_NS 100000000ull /* 100 ms */
 
 struct lfu {
-	uint32_t *slot;  /* local pages, dense */
-	uint32_t *pos;   /* per page: slot + 1, 0 if not local */
+	uint64_t *slot;  /* local pages, dense */
+	uint64_t *pos;   /* per page: slot + 1, 0 if not local */
 	uint16_t *count; /* per page, kept while remote too */
 	uint64_t n, npages, rng;
 	const struct dime_policy_host *host;
@@ -31,20 +31,18 @@ struct lfu {
 static int lfu_init(const struct dime_policy_info *info, void **state)
 {
 	const struct dime_policy_host *h = info->host;
-	if (info->npages >= UINT32_MAX)
-		return -22; /* -EINVAL */
 	struct lfu *l = h->alloc(sizeof(*l));
 	if (!l)
 		return -12; /* -ENOMEM */
 	l->host = h;
 	l->npages = info->npages;
 	l->rng = info->seed;
-	l->slot = h->alloc(info->npages * sizeof(uint32_t));
-	l->pos = h->alloc(info->npages * sizeof(uint32_t));
+	l->slot = h->alloc(info->npages * sizeof(uint64_t));
+	l->pos = h->alloc(info->npages * sizeof(uint64_t));
 	l->count = h->alloc(info->npages * sizeof(uint16_t));
 	if (!l->slot || !l->pos || !l->count) {
-		h->free(l->slot, info->npages * sizeof(uint32_t));
-		h->free(l->pos, info->npages * sizeof(uint32_t));
+		h->free(l->slot, info->npages * sizeof(uint64_t));
+		h->free(l->pos, info->npages * sizeof(uint64_t));
 		h->free(l->count, info->npages * sizeof(uint16_t));
 		h->free(l, sizeof(*l));
 		return -12;
@@ -56,8 +54,8 @@ static int lfu_init(const struct dime_policy_info *info, void **state)
 static void lfu_teardown(void *st)
 {
 	struct lfu *l = st;
-	l->host->free(l->slot, l->npages * sizeof(uint32_t));
-	l->host->free(l->pos, l->npages * sizeof(uint32_t));
+	l->host->free(l->slot, l->npages * sizeof(uint64_t));
+	l->host->free(l->pos, l->npages * sizeof(uint64_t));
 	l->host->free(l->count, l->npages * sizeof(uint16_t));
 	l->host->free(l, sizeof(*l));
 }
@@ -75,16 +73,16 @@ static void lfu_page_local(void *st, uint64_t p, enum dime_page_event how)
 		bump(l, p);
 	if (l->pos[p])
 		return;
-	l->slot[l->n] = (uint32_t)p;
-	l->pos[p] = (uint32_t)++l->n;
+	l->slot[l->n] = p;
+	l->pos[p] = ++l->n;
 }
 
 static void remove_page(struct lfu *l, uint64_t p)
 {
 	uint64_t i = l->pos[p] - 1;
-	uint32_t last = l->slot[--l->n];
+	uint64_t last = l->slot[--l->n];
 	l->slot[i] = last;
-	l->pos[last] = (uint32_t)i + 1;
+	l->pos[last] = i + 1;
 	l->pos[p] = 0;
 }
 

@@ -8,6 +8,8 @@
  *
  *     const struct dime_policy dime_policy_plugin = { DIME_POLICY_INIT, ... };
  *
+ * (a designated initializer: members a plug-in leaves out are NULL/0).
+ *
  * and is chosen with `dime run --policy ./my_policy.so` (any value with a
  * '/' is a path) or dime_params.policy in the C API. It needs no link-time
  * dependency on dime: everything it may call comes in the host table.
@@ -145,6 +147,13 @@ struct dime_policy {
 	 * evicted. now_ns is host->now_ns()'s clock. */
 	void (*tick)(void *state, uint64_t now_ns, struct dime_policy_choice *c);
 	uint64_t tick_ns;
+	/* Optional (NULL). The page choose would return as its (skip+1)-th
+	 * victim if called now, changing nothing: returns 1 and sets *page,
+	 * or 0 if there is none. For instances whose processes share one
+	 * budget: dime compares the next victims of the processes and evicts
+	 * from the one whose victim has been local longest. A policy without
+	 * it only ever gives up its own process's pages. */
+	int (*peek)(void *state, uint64_t skip, uint64_t *page);
 };
 
 /* The first two members of a struct dime_policy built against this header. */

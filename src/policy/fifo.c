@@ -61,6 +61,18 @@ static void fifo_choose(void *st, struct dime_policy_choice *c)
 	}
 }
 
+static int fifo_peek(void *st, uint64_t skip, uint64_t *page)
+{
+	struct fifo *f = st;
+	uint64_t h = plist_head(&f->l, 0), p = PL_IDX(f->l.next[h]);
+	for (; p != h && skip; skip--)
+		p = PL_IDX(f->l.next[p]);
+	if (p == h)
+		return 0;
+	*page = p;
+	return 1;
+}
+
 const struct dime_policy policy_fifo = {
 	DIME_POLICY_INIT,
 	.name = "fifo",
@@ -70,4 +82,5 @@ const struct dime_policy policy_fifo = {
 	.page_local = fifo_page_local,
 	.choose = fifo_choose,
 	.page_gone = fifo_page_gone,
+	.peek = fifo_peek,
 };

@@ -15,24 +15,21 @@
 struct plist {
 	uint64_t npages;
 	unsigned nheads;
-	uint32_t *next, *prev;
+	uint64_t *next, *prev;
 	uint64_t *len; /* per list */
 	const struct dime_policy_host *host;
 };
 
-#define PL_LINK(i) ((uint32_t)(i) + 1)
+#define PL_LINK(i) ((uint64_t)(i) + 1)
 #define PL_IDX(v) ((uint64_t)(v) - 1)
 
 static inline size_t plist_bytes(uint64_t npages, unsigned nheads)
 {
-	return (size_t)(npages + nheads) * sizeof(uint32_t);
+	return (size_t)(npages + nheads) * sizeof(uint64_t);
 }
 
 static inline int plist_init(struct plist *l, const struct dime_policy_info *info, unsigned nheads)
 {
-	/* u32 links with index + 1 and the heads after the pages. */
-	if (info->npages + nheads >= UINT32_MAX)
-		return -22; /* EINVAL without errno.h in an installed-style header */
 	l->npages = info->npages;
 	l->nheads = nheads;
 	l->host = info->host;

@@ -127,6 +127,21 @@ static void lru_choose(void *st, struct dime_policy_choice *c)
 	pending_give(&u->q, c);
 }
 
+/* Victims come from the inactive list's oldest end, then the active's. */
+static int lru_peek(void *st, uint64_t skip, uint64_t *page)
+{
+	struct lru *u = st;
+	for (unsigned list = INACTIVE + 1; list-- > 0;) {
+		uint64_t h = plist_head(&u->l, list);
+		for (uint64_t p = PL_IDX(u->l.next[h]); p != h; p = PL_IDX(u->l.next[p]))
+			if (!skip--) {
+				*page = p;
+				return 1;
+			}
+	}
+	return 0;
+}
+
 const struct dime_policy policy_lru = {
 	DIME_POLICY_INIT,
 	.name = "lru",
@@ -136,4 +151,5 @@ const struct dime_policy policy_lru = {
 	.page_local = lru_page_local,
 	.choose = lru_choose,
 	.page_gone = lru_page_gone,
+	.peek = lru_peek,
 };

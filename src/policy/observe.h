@@ -12,8 +12,9 @@
 #include <stdint.h>
 
 struct pending {
-	uint32_t *ring;
+	uint64_t *ring;
 	uint64_t cap, head, n;
+	uint64_t pushed, popped; /* requests queued and taken out, ever */
 	uint8_t *queued; /* per page */
 	uint64_t npages;
 	const struct dime_policy_host *host;
@@ -26,11 +27,11 @@ static inline int pending_init(struct pending *q, const struct dime_policy_info 
 	q->cap = info->local_npages + 1024;
 	q->npages = info->npages;
 	q->host = info->host;
-	q->head = q->n = 0;
-	q->ring = info->host->alloc(q->cap * sizeof(uint32_t));
+	q->head = q->n = q->pushed = q->popped = 0;
+	q->ring = info->host->alloc(q->cap * sizeof(uint64_t));
 	q->queued = info->host->alloc(info->npages);
 	if (!q->ring || !q->queued) {
-		q->host->free(q->ring, q->cap * sizeof(uint32_t));
+		q->host->free(q->ring, q->cap * sizeof(uint64_t));
 		q->host->free(q->queued, q->npages);
 		return -12;
 	}
@@ -39,7 +40,7 @@ static inline int pending_init(struct pending *q, const struct dime_policy_info 
 
 static inline void pending_free(struct pending *q)
 {
-	q->host->free(q->ring, q->cap * sizeof(uint32_t));
+	q->host->free(q->ring, q->cap * sizeof(uint64_t));
 	q->host->free(q->queued, q->npages);
 }
 
@@ -48,7 +49,8 @@ static inline void pending_add(struct pending *q, uint64_t p)
 	if (q->queued[p] || q->n == q->cap)
 		return;
 	q->queued[p] = 1;
-	q->ring[(q->head + q->n++) % q->cap] = (uint32_t)p;
+	q->ring[(q->head + q->n++) % q->cap] = p;
+	q->pushed++;
 }
 
 /* p no longer needs observing (it left, or was chosen). */
@@ -62,18 +64,26 @@ static inline bool pending_has(const struct pending *q, uint64_t p)
 	return q->queued[p];
 }
 
-/* Hands queued pages to dime, oldest request first. */
-static inline void pending_give(struct pending *q, struct dime_policy_choice *c)
+/* Hands queued pages to dime, oldest request first, up to the request
+ * numbered `until` (pushed's value at some earlier time; UINT64_MAX: all). */
+static inline void pending_give_until(struct pending *q, struct dime_policy_choice *c,
+				      uint64_t until)
 {
-	while (q->n && c->nobserve < c->max_observe) {
-		uint32_t p = q->ring[q->head];
+	while (q->n && c->nobserve < c->max_observe && q->popped < until) {
+		uint64_t p = q->ring[q->head];
 		q->head = (q->head + 1) % q->cap;
 		q->n--;
+		q->popped++;
 		if (q->queued[p]) {
 			q->queued[p] = 0;
 			c->observe[c->nobserve++] = p;
 		}
 	}
+}
+
+static inline void pending_give(struct pending *q, struct dime_policy_choice *c)
+{
+	pending_give_until(q, c, UINT64_MAX);
 }
 
 #endif

@@ -3,6 +3,7 @@
 #include "helpers.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 static const size_t PS = 4096;
@@ -80,11 +81,27 @@ Test(policies, lru_fitting_loop_has_no_faults_after_warm_up)
  * the hot pages are in use and keep them local after a warm-up; FIFO
  * evicts each of them once per budget's worth of arrivals. Returns the
  * remote faults after the warm-up. */
-static uint64_t hot_cold(const char *policy, enum dime_mode mode, uint64_t *soft)
+static uint64_t hot_cold(const char *policy, enum dime_mode mode, bool one_by_one,
+			 uint64_t *soft)
 {
 	const size_t hot = 8, cold = 4, warm = 50, rounds = 300;
 	const size_t pages = hot + cold * rounds;
-	struct dime_region *r = policy_region(policy, pages, 64, mode);
+	struct dime_params p;
+	dime_params_init(&p);
+	p.size = pages * PS;
+	p.local_npages = 64;
+	p.latency_ns = 0;
+	p.bandwidth_bps = UINT64_MAX / 2;
+	p.mode = mode;
+	if (one_by_one) {
+		/* Every fault has a fetch time well above the floor: each
+		 * evicts its one victim inside it, none is left due. */
+		p.latency_ns = 50000;
+		p.first_touch = DIME_FIRST_TOUCH_REMOTE;
+	}
+	strcpy(p.policy, policy);
+	struct dime_region *r = NULL;
+	cr_assert_eq(dime_region_create(&p, &r), 0);
 	volatile char *m = dime_region_base(r);
 	struct dime_stats before = { 0 }, after;
 	size_t next_cold = hot;
@@ -107,14 +124,23 @@ static uint64_t hot_cold(const char *policy, enum dime_mode mode, uint64_t *soft
 
 Test(policies, lru_keeps_the_hot_set_local)
 {
-	uint64_t soft, remote = hot_cold("lru", DIME_MODE_THREAD, &soft);
+	uint64_t soft, remote = hot_cold("lru", DIME_MODE_THREAD, false, &soft);
 	cr_expect_eq(remote, 0, "lru: %ju hot-page remote faults after warm-up", (uintmax_t)remote);
 	cr_expect_gt(soft, 0, "lru observed nothing");
 }
 
 Test(policies, clock_keeps_the_hot_set_local)
 {
-	uint64_t soft, remote = hot_cold("clock", DIME_MODE_THREAD, &soft);
+	uint64_t soft, remote = hot_cold("clock", DIME_MODE_THREAD, false, &soft);
+	cr_expect_eq(remote, 0, "clock: %ju hot-page remote faults after warm-up",
+		     (uintmax_t)remote);
+	cr_expect_gt(soft, 0, "clock observed nothing");
+}
+
+/* The same with every eviction made inside its fault's fetch time. */
+Test(policies, clock_keeps_the_hot_set_local_one_by_one)
+{
+	uint64_t soft, remote = hot_cold("clock", DIME_MODE_THREAD, true, &soft);
 	cr_expect_eq(remote, 0, "clock: %ju hot-page remote faults after warm-up",
 		     (uintmax_t)remote);
 	cr_expect_gt(soft, 0, "clock observed nothing");
@@ -123,14 +149,14 @@ Test(policies, clock_keeps_the_hot_set_local)
 /* Soft faults resolved in the faulting thread's SIGBUS handler. */
 Test(policies, lru_keeps_the_hot_set_local_signal)
 {
-	uint64_t soft, remote = hot_cold("lru", DIME_MODE_SIGNAL, &soft);
+	uint64_t soft, remote = hot_cold("lru", DIME_MODE_SIGNAL, false, &soft);
 	cr_expect_eq(remote, 0, "lru: %ju hot-page remote faults after warm-up", (uintmax_t)remote);
 	cr_expect_gt(soft, 0, "lru observed nothing");
 }
 
 Test(policies, fifo_evicts_the_hot_set)
 {
-	uint64_t soft, remote = hot_cold("fifo", DIME_MODE_THREAD, &soft);
+	uint64_t soft, remote = hot_cold("fifo", DIME_MODE_THREAD, false, &soft);
 	/* 250 rounds bring 1000 cold pages: each hot page leaves about once
 	 * per 64 arrivals, so ~8 * 1000 / 72 re-fetches. */
 	cr_expect_gt(remote, 50, "fifo: only %ju hot-page remote faults", (uintmax_t)remote);
