@@ -19,6 +19,15 @@ $(BUILD)/tests/progs/%: tests/preload/progs/%.c tests/preload/progs/common.h
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 $(BUILD)/tests/preload: $(PROG_BINS) $(PRELOAD)
 
+# The attach tests run a plain program (tests/attach/progs/) and attach
+# dime to it with dime insert.
+ATTACH_PROG_BINS := $(patsubst tests/attach/progs/%.c,$(BUILD)/tests/attach-progs/%,\
+	$(wildcard tests/attach/progs/*.c))
+$(BUILD)/tests/attach-progs/%: tests/attach/progs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+$(BUILD)/tests/attach: $(ATTACH_PROG_BINS) $(CLI) $(AGENT)
+
 .PHONY: check check-asan tests
 tests: all $(TEST_BINS)
 

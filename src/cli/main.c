@@ -19,6 +19,11 @@ static const struct command {
 } commands[] = {
 	{ "run", cmd_run, run_usage,
 	  "run a program with its heap in emulated disaggregated memory" },
+	{ "sweep", cmd_sweep, sweep_usage,
+	  "run a command over a grid of local memory, latency and bandwidth; CSV and plots" },
+	{ "insert", cmd_insert, insert_usage,
+	  "bring running processes under emulation (DiME's insert_module.sh)" },
+	{ "detach", cmd_detach, detach_usage, "end the emulation of inserted processes" },
 	{ "help", cmd_help, help_usage, "show the help of dime or of a subcommand" },
 };
 
