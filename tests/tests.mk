@@ -1,6 +1,6 @@
 # Tests: one Criterion program per module, tests/<module>/*.c ->
 # build/tests/<module>. `make check` builds everything and runs them all
-# (tests/run.sh); `make check-asan` runs the engine tests under ASan+UBSan.
+# (tests/run.sh); `make check-asan` runs the engine and policy tests under ASan+UBSan.
 
 TEST_DIRS := $(sort $(dir $(wildcard tests/*/*.c)))
 TEST_BINS := $(patsubst tests/%/,$(BUILD)/tests/%,$(TEST_DIRS))

@@ -1,6 +1,7 @@
 /* Intrusive doubly linked lists over page indices, for the built-in
- * policies: two u32 arrays of npages + nheads entries; entry npages + k is
- * the head of list k. Links store index + 1, so that zero-filled arrays
+ * policies: two u64 arrays of npages + nheads entries (64-bit: a region of
+ * `dime insert` spans an address space; only touched parts of the lazily
+ * mapped arrays cost memory); entry npages + k is the head of list k. Links store index + 1, so that zero-filled arrays
  * (fresh host->alloc memory) mean "in no list": a page is unlinked or
  * linked in O(1) and knows whether it is linked. All under the region
  * lock, like every policy callback. */
