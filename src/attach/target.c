@@ -18,6 +18,7 @@
  * and the target unmaps the store and closes its descriptor. */
 #define _GNU_SOURCE
 #include "attach.h"
+#include "../engine/policy-call.h"
 #include "../engine/uffd.h"
 
 #include <errno.h>
@@ -231,7 +232,7 @@ static int adopt_pages(struct attach_target *t, uint64_t *evicted)
 					continue;
 				size_t pg = (a - r->base) / ps + k;
 				r->state[pg] = PAGE_LOCAL;
-				r->policy->page_local(r->policy_state, pg);
+				pol_local(r, pg, DIME_PAGE_RETURNED);
 				r->local_count++;
 				atomic_store(&r->touched_end, pg + 1);
 			}
@@ -244,15 +245,17 @@ static int adopt_pages(struct attach_target *t, uint64_t *evicted)
 	uint64_t tries = r->local_count;
 	*evicted = 0;
 	while (r->local_count > r->params.local_npages && tries--) {
-		size_t v;
-		if (!r->policy->choose_victim(r->policy_state, &v))
+		uint64_t v;
+		struct dime_policy_choice c = { .victims = &v, .max_victims = 1 };
+		pol_choose(r, &c);
+		if (!c.nvictims || v >= r->npages || r->state[v] != PAGE_LOCAL)
 			break;
 		if (page_out(r, v)) {
 			r->state[v] = PAGE_REMOTE;
 			r->local_count--;
 			(*evicted)++;
 		} else {
-			r->policy->page_local(r->policy_state, v);
+			pol_local(r, v, DIME_PAGE_RETURNED);
 		}
 	}
 	ctr_local_add(r->ctr, r->local_count, r->local_count);

@@ -20,6 +20,9 @@ struct counters {
 	_Atomic uint64_t injected_delay_ns;
 	_Atomic uint64_t handling_ns;
 	_Atomic uint64_t faults_total_ns; /* trap to resume, estimated */
+	_Atomic uint64_t soft_faults;     /* touches of inactive pages */
+	_Atomic uint64_t policy_ns;       /* in the policy's callbacks */
+	_Atomic uint64_t soft_fault_ns;   /* handling soft faults */
 };
 
 /* The shared page a `dime run` hands its processes (fd in DIME_STATS_FD). */
@@ -63,6 +66,9 @@ static inline void counters_read(const struct counters *c, struct dime_stats *ou
 	out->local_pages_peak = atomic_load(&c->local_pages_peak);
 	out->injected_delay_ns = atomic_load(&c->injected_delay_ns);
 	out->handling_ns = atomic_load(&c->handling_ns);
+	out->soft_faults = atomic_load(&c->soft_faults);
+	out->policy_ns = atomic_load(&c->policy_ns);
+	out->soft_fault_ns = atomic_load(&c->soft_fault_ns);
 }
 
 #endif

@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "delay.h"
 #include "internal.h"
+#include "policy-call.h"
 #include "uffd.h"
 
 #include <sched.h>
@@ -44,6 +45,8 @@
  * beyond DEBT_MAX_NS, so that the faults after it keep the configured
  * shape instead of all running at dime's floor. */
 #define DEBT_MAX_NS 1000000
+/* Most pages one call makes inactive for the policy to observe. */
+#define OBSERVE_MAX (2 * EVICT_CHUNK)
 
 /* Page-out cost per page in ticks, a running average over all regions:
  * whether a fault has time to move its victims out. */
@@ -64,15 +67,52 @@ static uint64_t slack(const struct region *r)
 	return s < EVICT_SLACK ? s : EVICT_SLACK;
 }
 
-/* Picks up to n due victims, oldest first, and marks them EVICTING. Region
- * lock held. Returns how many it picked into pg[]. */
-static unsigned take_due(struct region *r, size_t *pg, unsigned n)
+/* What one take_due() sends out: victims (to become REMOTE) and pages the
+ * policy wants observed (to become INACTIVE), both marked EVICTING. */
+struct outgoing {
+	size_t victim[EVICT_CHUNK];
+	unsigned nvictims;
+	size_t observe[OBSERVE_MAX];
+	unsigned nobserve;
+};
+
+/* Takes p out of o's observations; whether it was there. */
+static bool drop_observe(struct outgoing *o, size_t p)
 {
-	unsigned k = 0;
+	for (unsigned i = 0; i < o->nobserve; i++)
+		if (o->observe[i] == p) {
+			o->observe[i] = o->observe[--o->nobserve];
+			return true;
+		}
+	return false;
+}
+
+/* Asks the policy for up to n of the due victims, best first, and marks
+ * them EVICTING; an inactive victim is in the store already and becomes
+ * REMOTE at once. Marks the pages the policy wants observed too. Region
+ * lock held. */
+static void take_due(struct region *r, struct outgoing *o, unsigned n)
+{
 	uint64_t tries = r->local_count;
-	while (k < n && r->evict_due) {
-		size_t v;
-		if (!tries-- || !r->policy->choose_victim(r->policy_state, &v)) {
+	o->nvictims = o->nobserve = 0;
+	while (o->nvictims < n && r->evict_due) {
+		uint64_t v[EVICT_CHUNK], obs[OBSERVE_MAX];
+		uint64_t want = n - o->nvictims;
+		struct dime_policy_choice c = {
+			.victims = v,
+			.max_victims = want < r->evict_due ? want : r->evict_due,
+			.observe = obs,
+			.max_observe = OBSERVE_MAX - o->nobserve,
+		};
+		pol_choose(r, &c);
+		for (size_t i = 0; i < c.nobserve; i++) {
+			uint64_t p = obs[i];
+			if (p < r->npages && r->state[p] == PAGE_LOCAL && !region_pinned(r, p)) {
+				r->state[p] = PAGE_EVICTING; /* stays in local_count */
+				o->observe[o->nobserve++] = p;
+			}
+		}
+		if (!c.nvictims || tries < c.nvictims) {
 			/* Every local page is in flight or pinned: the due
 			 * evictions cannot happen, those pages stay local (a
 			 * later fault counts them again if they still exceed
@@ -83,21 +123,43 @@ static unsigned take_due(struct region *r, size_t *pg, unsigned n)
 			r->evict_due = 0;
 			break;
 		}
-		if (r->state[v] == PAGE_FETCHING || region_pinned(r, v)) {
-			/* Still arriving (its fault stalled while others cycled
-			 * through the budget), or pinned across a fork(): passed
-			 * over and kept. */
-			r->policy->page_local(r->policy_state, v);
-			continue;
+		tries -= c.nvictims;
+		for (size_t i = 0; i < c.nvictims; i++) {
+			uint64_t p = v[i];
+			if (p >= r->npages)
+				continue;
+			if (r->state[p] == PAGE_EVICTING && drop_observe(o, p)) {
+				/* Asked to observe and now chosen (it went round
+				 * the policy's order within this call): it leaves
+				 * instead. Still counted local until now. */
+				r->local_count--;
+				r->evict_due--;
+				o->victim[o->nvictims++] = p;
+				continue;
+			}
+			if (r->state[p] == PAGE_FETCHING || r->state[p] == PAGE_EVICTING ||
+			    region_pinned(r, p)) {
+				/* Still arriving (its fault stalled while others
+				 * cycled through the budget, or a soft fault),
+				 * being observed by another thread, or pinned
+				 * across a fork(): passed over and kept. */
+				pol_local(r, p, DIME_PAGE_RETURNED);
+				continue;
+			}
+			if (r->state[p] == PAGE_INACTIVE) {
+				r->state[p] = PAGE_REMOTE;
+				r->local_count--;
+				r->evict_due--;
+				continue;
+			}
+			if (r->state[p] != PAGE_LOCAL)
+				continue;
+			r->state[p] = PAGE_EVICTING;
+			r->local_count--;
+			r->evict_due--;
+			o->victim[o->nvictims++] = p;
 		}
-		if (r->state[v] != PAGE_LOCAL)
-			continue;
-		r->state[v] = PAGE_EVICTING;
-		r->local_count--;
-		r->evict_due--;
-		pg[k++] = v;
 	}
-	return k;
 }
 
 static int cmp_size(const void *a, const void *b)
@@ -106,13 +168,14 @@ static int cmp_size(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Moves out victims from take_due() and records where they went. */
-static void evict(struct region *r, size_t *pg, unsigned n)
+/* Moves out pages from take_due() and records where they went: REMOTE,
+ * or INACTIVE if `observed`. */
+static void evict(struct region *r, size_t *pg, unsigned n, bool observed)
 {
 	if (!n)
 		return;
 	uint64_t t0 = clock_ticks();
-	bool ok[EVICT_CHUNK];
+	bool ok[OBSERVE_MAX];
 	qsort(pg, n, sizeof(*pg), cmp_size);
 	for (unsigned i = 0; i < n;) {
 		unsigned run = 1;
@@ -132,12 +195,16 @@ static void evict(struct region *r, size_t *pg, unsigned n)
 	pthread_mutex_lock(&r->lock);
 	for (unsigned i = 0; i < n; i++) {
 		if (ok[i]) {
-			r->state[pg[i]] = PAGE_REMOTE;
+			r->state[pg[i]] = observed ? PAGE_INACTIVE : PAGE_REMOTE;
+		} else if (observed) {
+			/* Stays mapped: it will not report, which only costs
+			 * the policy one observation. */
+			r->state[pg[i]] = PAGE_LOCAL;
 		} else {
 			/* The page could not be moved: it stays local. */
 			r->state[pg[i]] = PAGE_LOCAL;
 			r->local_count++;
-			r->policy->page_local(r->policy_state, pg[i]);
+			pol_local(r, pg[i], DIME_PAGE_RETURNED);
 			failed++;
 		}
 	}
@@ -152,16 +219,33 @@ static void evict(struct region *r, size_t *pg, unsigned n)
 	atomic_store_explicit(&evict_cost, avg ? (7 * avg + per) / 8 : per, memory_order_relaxed);
 }
 
+static void send_out(struct region *r, struct outgoing *o)
+{
+	evict(r, o->victim, o->nvictims, false);
+	evict(r, o->observe, o->nobserve, true);
+}
+
+/* How many pages to evict now that a page came in: beyond the budget,
+ * or, with watermarks, down to evict_high free pages once fewer than
+ * evict_low are. Region lock held. */
+static uint64_t evictions_needed(const struct region *r)
+{
+	uint64_t in = r->local_count - r->evict_due, budget = r->params.local_npages;
+	if (r->params.evict_high)
+		return in + r->params.evict_low > budget ? in + r->params.evict_high - budget : 0;
+	return in > budget ? in - budget : 0;
+}
+
 void fault_drain(struct region *r)
 {
-	size_t pg[EVICT_CHUNK];
+	struct outgoing o;
 	for (;;) {
 		pthread_mutex_lock(&r->lock);
-		unsigned n = take_due(r, pg, EVICT_CHUNK);
+		take_due(r, &o, EVICT_CHUNK);
 		pthread_mutex_unlock(&r->lock);
-		if (!n)
+		if (!o.nvictims && !o.nobserve)
 			return;
-		evict(r, pg, n);
+		send_out(r, &o);
 	}
 }
 
@@ -252,26 +336,29 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 		page_in(r, pg, false, write, true);
 		return;
 	}
+	if (st == PAGE_INACTIVE) {
+		soft_fault(r, pg, write, t_seen);
+		return;
+	}
 	bool remote = st == PAGE_REMOTE;
 	bool delayed = remote || r->params.first_touch == DIME_FIRST_TOUCH_REMOTE;
 	r->state[pg] = PAGE_FETCHING;
 	r->local_count++;
 	/* The policy learns of the page now, under the lock that ordered the
 	 * faults, so its order is the order in which they were taken. */
-	r->policy->page_local(r->policy_state, pg);
+	pol_local(r, pg, remote ? DIME_PAGE_FETCHED : DIME_PAGE_FIRST_TOUCH);
 	/* Beyond the budget: the oldest local pages are remote from now on
 	 * (usually one; more when pages came back from elsewhere, e.g. the
-	 * program unpinned them). */
-	uint64_t evicts = 0;
-	if (r->local_count > r->params.local_npages + r->evict_due)
-		evicts = r->local_count - r->params.local_npages - r->evict_due;
+	 * program unpinned them, or a watermark batch). */
+	uint64_t evicts = evictions_needed(r);
 	r->evict_due += evicts;
 	uint64_t deadline = 0;
 	if (delayed)
 		deadline = delay_deadline(r, t_begin - (uint64_t)settle_debt(r, t_begin)) - r->costs.post;
 	/* As many due pages leave now as this fetch has the time for (they
 	 * are gone before the new page arrives), all of a chunk if too many
-	 * are due. */
+	 * are due or a watermark batch is due (it leaves at once, in as few
+	 * moves as it can). */
 	unsigned fit = 0;
 	if (delayed) {
 		int64_t room = (int64_t)(deadline - clock_ticks());
@@ -280,10 +367,12 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 			fit = !cost || (uint64_t)room / cost >= EVICT_CHUNK ? EVICT_CHUNK
 									  : (unsigned)((uint64_t)room / cost);
 	}
-	if (r->evict_due > slack(r))
+	bool batch = evicts && r->params.evict_high;
+	if (batch || r->evict_due > slack(r))
 		fit = EVICT_CHUNK;
-	size_t victims[EVICT_CHUNK];
-	unsigned nv = fit ? take_due(r, victims, fit) : 0;
+	struct outgoing out = { 0 };
+	if (fit)
+		take_due(r, &out, fit);
 	uint64_t local = r->local_count - r->evict_due;
 	pthread_mutex_unlock(&r->lock);
 	/* One page in, `evicts` out. */
@@ -295,7 +384,9 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 		ctr_local_sub(r->ctr, evicts - 1);
 
 	uint64_t t_evict = clock_ticks();
-	evict(r, victims, nv);
+	send_out(r, &out);
+	if (batch && out.nvictims == EVICT_CHUNK)
+		fault_drain(r);
 	t_evict = clock_ticks() - t_evict;
 
 	uint64_t spun = 0;

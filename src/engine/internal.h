@@ -20,11 +20,14 @@
  *              zapped it behind dime's back: it then reads as zeroes).
  *   FETCHING   moving store -> base by the thread that set the state.
  *   EVICTING   moving base -> store by the thread that set the state.
+ *   INACTIVE   in the store, yet local: the policy asked to observe it
+ *              (include/dime/policy.h); the next access is a soft fault.
  * Page-out moves with UFFDIO_MOVE, which is atomic: the current bytes are
  * always in exactly one place, also as seen by a concurrent fork() (whose
  * child takes a page mapped at base as LOCAL, region.c).
  *
- * Locking: region->lock protects state[], local_count and the policy. It is
+ * Locking: region->lock protects state[], local_count and the policy (every
+ * callback runs under it: policy-call.h). It is
  * never held across a busy-wait or a page move, and never by a thread that
  * touches emulated memory. engine.lock protects the region table and server
  * start-up; handler threads never take it.
@@ -46,6 +49,7 @@ enum page_state {
 	PAGE_REMOTE = 2,
 	PAGE_FETCHING = 3,
 	PAGE_EVICTING = 4,
+	PAGE_INACTIVE = 5,
 };
 
 #include "counters.h"
@@ -117,9 +121,12 @@ struct region {
 	uint8_t *state;                  /* enum page_state per page */
 	_Atomic size_t touched_end;      /* 1 + highest page ever made local */
 	pthread_mutex_t lock;
-	uint64_t local_count;            /* LOCAL + FETCHING pages */
-	const struct dime_policy_ops *policy;
+	/* LOCAL + FETCHING + INACTIVE pages, and EVICTING ones on their way
+	 * to INACTIVE (observed pages stay local). */
+	uint64_t local_count;
+	const struct dime_policy *policy;
 	void *policy_state;
+	uint64_t policy_next_tick;       /* ticks; when policy->tick is due */
 
 	/* Delay model, in ticks. */
 	uint64_t latency_ticks, transfer_ticks;
@@ -189,6 +196,14 @@ static inline bool region_pinned(const struct region *r, size_t pg)
 void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen);
 /* Does the evictions r has deferred. Any thread not holding r->lock. */
 void fault_drain(struct region *r);
+
+/* --- inactive.c: pages the policy observes -------------------------------- */
+/* A fault on an INACTIVE page (lock held; returns with it dropped): maps
+ * it back with no emulated delay and tells the policy it was referenced. */
+void soft_fault(struct region *r, size_t pg, bool write, uint64_t t_seen);
+/* Creates (0 or -errno) and destroys the region's policy state. */
+int policy_start(struct region *r);
+void policy_stop(struct region *r);
 
 /* --- pageio.c ------------------------------------------------------------ */
 /* Moves page pg into the store. Returns true if the page's bytes are now

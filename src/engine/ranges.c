@@ -5,6 +5,7 @@
  * handler is moving right now (FETCHING or EVICTING) is waited for, so the
  * two never act on one page at once. */
 #include "clock.h"
+#include "policy-call.h"
 #include "ranges.h"
 #include "sys.h"
 #include "uffd.h"
@@ -31,8 +32,8 @@ void region_discard(struct region *r, uintptr_t addr, size_t len)
 	size_t n = len >> engine.page_shift, gone = 0;
 	for (size_t pg = first; pg < first + n; pg++) {
 		lock_settled(r, pg);
-		if (r->state[pg] == PAGE_LOCAL) {
-			r->policy->page_gone(r->policy_state, pg);
+		if (r->state[pg] == PAGE_LOCAL || r->state[pg] == PAGE_INACTIVE) {
+			pol_gone(r, pg);
 			r->local_count--;
 			gone++;
 		}
@@ -55,7 +56,16 @@ int region_move(struct region *r, uintptr_t dst, uintptr_t src, size_t len)
 		size_t sp = s0 + i, dp = d0 + i;
 		lock_settled(r, sp);
 		enum page_state st = r->state[sp];
-		/* Local bytes live in the region, remote ones in the store. */
+		/* Local bytes live in the region, remote and inactive ones in
+		 * the store. An inactive page arrives remote: the policy's
+		 * order has no place for it at the new index. */
+		bool inactive = st == PAGE_INACTIVE;
+		if (inactive) {
+			pol_gone(r, sp);
+			r->local_count--;
+			ctr_local_sub(r->ctr, 1);
+			st = PAGE_REMOTE;
+		}
 		uintptr_t from = st == PAGE_LOCAL ? src + i * ps : r->store + sp * ps;
 		uintptr_t to = st == PAGE_LOCAL ? dst + i * ps : r->store + dp * ps;
 		int err = 0;
@@ -88,8 +98,8 @@ int region_move(struct region *r, uintptr_t dst, uintptr_t src, size_t len)
 			return err;
 		}
 		if (st == PAGE_LOCAL) {
-			r->policy->page_gone(r->policy_state, sp);
-			r->policy->page_local(r->policy_state, dp);
+			pol_gone(r, sp);
+			pol_local(r, dp, DIME_PAGE_RETURNED);
 		}
 		r->state[dp] = st;
 		r->state[sp] = PAGE_UNTOUCHED;

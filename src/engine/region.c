@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "heap.h"
 #include "internal.h"
+#include "policy-call.h"
 #include "region.h"
 #include "sys.h"
 #include "uffd.h"
@@ -141,11 +142,12 @@ int region_new(const struct dime_params *p, struct server *s, struct region **ou
 	r->base = map_range(r->size, HEAP_ALIGN);
 	r->store = map_range(r->size, ps);
 	r->state = book_alloc(r->npages);
-	r->policy = policy_find(p->policy);
-	if (!r->base || !r->store || !r->state || !r->policy)
+	if (!r->base || !r->store || !r->state)
 		goto fail;
-	r->policy_state = r->policy->create(r->npages, p->local_npages);
-	if (!r->policy_state)
+	err = policy_get(p->policy, &r->policy, NULL, 0);
+	if (!err)
+		err = policy_start(r);
+	if (err)
 		goto fail;
 	err = region_register(r, s->uffd);
 	if (err)
@@ -162,7 +164,7 @@ int region_new(const struct dime_params *p, struct server *s, struct region **ou
 	}
 fail:
 	if (r->policy_state)
-		r->policy->destroy(r->policy_state, r->npages);
+		policy_stop(r);
 	if (r->base)
 		sys_munmap((void *)r->base, r->size);
 	if (r->store)
@@ -204,11 +206,12 @@ int region_adopt(const struct dime_params *p, struct server *s, uintptr_t base,
 	set_delay(r);
 	int err = -ENOMEM;
 	r->state = book_alloc(r->npages);
-	r->policy = policy_find(p->policy);
-	if (!r->state || !r->policy)
+	if (!r->state)
 		goto fail;
-	r->policy_state = r->policy->create(r->npages, p->local_npages);
-	if (!r->policy_state)
+	err = policy_get(p->policy, &r->policy, NULL, 0);
+	if (!err)
+		err = policy_start(r);
+	if (err)
 		goto fail;
 	err = publish(r);
 	if (!err) {
@@ -217,7 +220,7 @@ int region_adopt(const struct dime_params *p, struct server *s, uintptr_t base,
 	}
 fail:
 	if (r->policy_state)
-		r->policy->destroy(r->policy_state, r->npages);
+		policy_stop(r);
 	book_free(r->state, r->npages);
 	book_free(r, sizeof(*r));
 	return err;
@@ -228,7 +231,7 @@ void region_forget(struct region *r)
 	atomic_store(&engine.regions[r->id], NULL);
 	while (atomic_load_explicit(&r->inflight, memory_order_acquire))
 		sched_yield();
-	r->policy->destroy(r->policy_state, r->npages);
+	policy_stop(r);
 	book_free(r->state, r->npages);
 	book_free(r, sizeof(*r));
 }
@@ -243,7 +246,7 @@ void region_delete(struct region *r)
 		uffd_unregister(r->server->uffd, r->store, r->size);
 	while (atomic_load_explicit(&r->inflight, memory_order_acquire))
 		sched_yield();
-	r->policy->destroy(r->policy_state, r->npages);
+	policy_stop(r);
 	sys_munmap((void *)r->base, r->size);
 	sys_munmap((void *)r->store, r->size);
 	book_free(r->state, r->npages);
@@ -272,11 +275,11 @@ int region_rebuild(struct region *r)
 		return -errno;
 
 	pthread_mutex_init(&r->lock, NULL);
-	r->policy->destroy(r->policy_state, r->npages);
-	r->policy_state = r->policy->create(r->npages, r->params.local_npages);
-	if (!r->policy_state) {
+	policy_stop(r);
+	int err = policy_start(r);
+	if (err) {
 		close(fd);
-		return -ENOMEM;
+		return err;
 	}
 	uint64_t local = 0;
 	for (size_t at = 0; at < end; at += CHUNK) {
@@ -290,7 +293,7 @@ int region_rebuild(struct region *r)
 			size_t pg = at + i;
 			if (HAS_BYTES(reg[i])) {
 				r->state[pg] = PAGE_LOCAL;
-				r->policy->page_local(r->policy_state, pg);
+				pol_local(r, pg, DIME_PAGE_RETURNED);
 				local++;
 				/* A stale copy left by a page-in that copied (or
 				 * one interrupted): dropped, runs in one call. */
@@ -301,7 +304,7 @@ int region_rebuild(struct region *r)
 					sys_madvise((void *)(r->store + pg * ps), k * ps, MADV_DONTNEED);
 					for (size_t j = 1; j < k; j++) {
 						r->state[pg + j] = PAGE_LOCAL;
-						r->policy->page_local(r->policy_state, pg + j);
+						pol_local(r, pg + j, DIME_PAGE_RETURNED);
 					}
 					local += k - 1;
 					i += k - 1;
@@ -310,7 +313,9 @@ int region_rebuild(struct region *r)
 				r->state[pg] = PAGE_REMOTE;
 			} else if (r->state[pg] != PAGE_UNTOUCHED) {
 				/* Bytes nowhere: zeroes, which a remote fault
-				 * with an empty store also yields. */
+				 * with an empty store also yields. (An inactive
+				 * page, in the store, becomes remote too: the
+				 * child's policy starts without it.) */
 				r->state[pg] = PAGE_REMOTE;
 			}
 		}
@@ -324,14 +329,16 @@ int region_rebuild(struct region *r)
 		memset(&r->own_counters, 0, sizeof(r->own_counters));
 	atomic_store(&r->link_free_at, 0);
 	while (r->local_count > r->params.local_npages) {
-		size_t v;
-		if (!r->policy->choose_victim(r->policy_state, &v))
+		uint64_t v;
+		struct dime_policy_choice c = { .victims = &v, .max_victims = 1 };
+		pol_choose(r, &c);
+		if (!c.nvictims || v >= r->npages || r->state[v] != PAGE_LOCAL)
 			break;
 		if (page_out(r, v)) {
 			r->state[v] = PAGE_REMOTE;
 			r->local_count--;
 		} else {
-			r->policy->page_local(r->policy_state, v);
+			pol_local(r, v, DIME_PAGE_RETURNED);
 			break; /* it stays local, and so may the rest */
 		}
 	}
