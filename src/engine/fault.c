@@ -329,11 +329,23 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	if (st == PAGE_LOCAL) {
 		/* Local yet faulting: a write protection left over (copy
 		 * fallback), or the program discarded the page without telling
-		 * dime (a raw madvise): like the kernel, map zeroes. */
+		 * dime (a raw madvise): like the kernel, map zeroes. Or a
+		 * stale fault, for a page another handler has brought in
+		 * since: the zeroes then find it mapped (EEXIST) and change
+		 * nothing. FETCHING while they go in, so that no eviction
+		 * moves the page out in between: zeroes would then fill the
+		 * emptied page while its bytes sit in the store, and the
+		 * program would read them (and the next page-out would drop
+		 * the real bytes as a stale copy). */
+		r->state[pg] = PAGE_FETCHING;
 		pthread_mutex_unlock(&r->lock);
 		if (!engine.use_move)
 			page_unprotect(r, pg);
-		page_in(r, pg, false, write, true);
+		page_in(r, pg, false, write, false);
+		pthread_mutex_lock(&r->lock);
+		r->state[pg] = PAGE_LOCAL;
+		pthread_mutex_unlock(&r->lock);
+		uffd_wake(r->server->uffd, r->base + (pg << engine.page_shift), engine.page_size);
 		return;
 	}
 	if (st == PAGE_INACTIVE) {

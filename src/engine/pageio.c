@@ -117,6 +117,10 @@ bool page_out(struct region *r, size_t pg)
 	size_t ps = engine.page_size, off = pg * ps;
 	if (!engine.use_move)
 		return page_out_copy(r, pg);
+	/* A stale copy is dropped before the move, never after an EEXIST:
+	 * see page_out_run(). */
+	if (r->copy_in)
+		discard(r, r->store + off, ps);
 	for (int attempt = 0; attempt < 3; attempt++) {
 		struct uffdio_move m = { .dst = r->store + off, .src = r->base + off, .len = ps };
 		int err;
@@ -133,7 +137,13 @@ bool page_out(struct region *r, size_t pg)
 				return false;
 			break_cow(r->base + off);
 			break;
-		case -EEXIST: /* a stale store copy (see page_in) */
+		case -EEXIST:
+			/* The slot was emptied above, and only the page's
+			 * own page-out fills it: this very move filled it
+			 * (see page_out_run()). */
+			if (r->copy_in)
+				return true;
+			/* A copy left by page-in's EBUSY path (see page_in). */
 			discard(r, r->store + off, ps);
 			break;
 		default:
@@ -148,9 +158,18 @@ bool page_out(struct region *r, size_t pg)
 size_t page_out_run(struct region *r, size_t pg, size_t n)
 {
 	size_t ps = engine.page_size, done = 0;
-	bool zapped = false;
 	if (!engine.use_move)
 		return 0; /* the copy fallback goes page by page */
+	/* Stale copies left by page-ins that copied are dropped before the
+	 * move, the whole run's slots in one call, and never in answer to an
+	 * EEXIST: the kernel can report EEXIST for a page it has just moved
+	 * (a move that needed a retry within the call, EAGAIN, then
+	 * succeeded, is neither counted nor left: the next try finds the
+	 * slot full), and dropping the slot then would drop the page's only
+	 * bytes. With the slots empty and the run EVICTING, nothing but this
+	 * call fills them: an EEXIST is a page moved and not counted. */
+	if (r->copy_in)
+		discard(r, r->store + pg * ps, n * ps);
 	while (done < n) {
 		size_t off = (pg + done) * ps;
 		struct uffdio_move m = {
@@ -170,12 +189,8 @@ size_t page_out_run(struct region *r, size_t pg, size_t n)
 		}
 		if (err == -EAGAIN)
 			continue;
-		if (err == -EEXIST && r->copy_in && !zapped) {
-			/* Stale copies left by page-ins that copied: drop the
-			 * rest of the run's slots in one call (one TLB flush)
-			 * and go on. */
-			discard(r, r->store + off, (n - done) * ps);
-			zapped = true;
+		if (err == -EEXIST && r->copy_in) {
+			done++; /* moved (above) */
 			continue;
 		}
 		/* The first page needs care (shared after fork, stale store
