@@ -70,13 +70,15 @@ int region_move(struct region *r, uintptr_t dst, uintptr_t src, size_t len)
 		uintptr_t to = st == PAGE_LOCAL ? dst + i * ps : r->store + dp * ps;
 		int err = 0;
 		if ((st == PAGE_LOCAL || st == PAGE_REMOTE) && engine.use_move) {
-			err = uffd_move(uffd, to, from, ps);
-			if (err == -EEXIST && st == PAGE_REMOTE) {
-				/* A stale copy in the destination slot, left by
-				 * a page-in that copied (pageio.c). */
+			/* A stale copy in the destination slot, left by a
+			 * page-in that copied (pageio.c), is dropped before
+			 * the move: an EEXIST after it is a page the kernel
+			 * moved without saying so (see page_out_run()). */
+			if (st == PAGE_REMOTE)
 				sys_madvise((void *)to, ps, MADV_DONTNEED);
-				err = uffd_move(uffd, to, from, ps);
-			}
+			err = uffd_move(uffd, to, from, ps);
+			if (err == -EEXIST && st == PAGE_REMOTE)
+				err = 0;
 		} else if (st == PAGE_REMOTE) {
 			/* Copy fallback: the store is plain memory. */
 			memcpy((void *)to, (const void *)from, ps);
