@@ -11,10 +11,13 @@ SAN      ?=
 ENGINE_SRC := $(wildcard src/engine/*.c) $(wildcard src/policy/*.c)
 PRELOAD_SRC := $(wildcard src/preload/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
+# The control plane (instance table) is used by the CLI and the preload.
+CONTROL_SRC := $(wildcard src/control/*.c)
 
 ENGINE_OBJ  := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ     := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+CONTROL_OBJ := $(CONTROL_SRC:%.c=$(BUILD)/obj/%.o)
 
 LIB      := $(BUILD)/libdime.so
 PRELOAD  := $(BUILD)/libdime-preload.so
@@ -46,11 +49,11 @@ $(LIB): $(ENGINE_OBJ) src/libdime.map
 
 # The preload carries its own copy of the engine so that LD_PRELOAD needs
 # one file; it exports the interposed libc functions and the dime_ API.
-$(PRELOAD): $(ENGINE_OBJ) $(PRELOAD_OBJ) src/preload/preload.map
-	$(CC) $(CFLAGS) $(SAN) -shared -Wl,--version-script=src/preload/preload.map -o $@ $(ENGINE_OBJ) $(PRELOAD_OBJ) -lmimalloc $(LDLIBS)
+$(PRELOAD): $(ENGINE_OBJ) $(PRELOAD_OBJ) $(CONTROL_OBJ) src/preload/preload.map
+	$(CC) $(CFLAGS) $(SAN) -shared -Wl,--version-script=src/preload/preload.map -o $@ $(ENGINE_OBJ) $(PRELOAD_OBJ) $(CONTROL_OBJ) -lmimalloc $(LDLIBS)
 
-$(CLI): $(CLI_OBJ) $(LIB)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $(CLI_OBJ) -L$(BUILD) -ldime -Wl,-rpath,'$$ORIGIN' $(LDLIBS)
+$(CLI): $(CLI_OBJ) $(CONTROL_OBJ) $(LIB)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $(CLI_OBJ) $(CONTROL_OBJ) -L$(BUILD) -ldime -Wl,-rpath,'$$ORIGIN' $(LDLIBS)
 
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 examples: $(EXAMPLES)

@@ -73,6 +73,13 @@ void config_load(const char *path, struct dime_params *p);
 /* Subcommands: argv[0] is the subcommand's name. */
 int cmd_run(int argc, char **argv);
 void run_usage(FILE *f);
+int cmd_config(int argc, char **argv);
+void config_usage(FILE *f);
+
+/* The instance table of the control directory, opened; fails with its
+ * message if it cannot be. */
+struct ctl_table;
+struct ctl_table *control_table(void);
 
 /* The shared page that the run's processes add their counters into. */
 struct run_stats;

@@ -19,6 +19,8 @@ static const struct command {
 } commands[] = {
 	{ "run", cmd_run, run_usage,
 	  "run a program with its heap in emulated disaggregated memory" },
+	{ "config", cmd_config, config_usage,
+	  "show or change the instances (DiME's /proc/dime_config)" },
 	{ "help", cmd_help, help_usage, "show the help of dime or of a subcommand" },
 };
 
