@@ -24,6 +24,7 @@ $(BUILD)/tests/progs/%: tests/preload/progs/%.c tests/preload/progs/common.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 $(BUILD)/tests/preload: $(PROG_BINS) $(PRELOAD)
+$(BUILD)/tests/cli: $(PROG_BINS)
 
 .PHONY: check check-asan tests
 tests: all $(TEST_BINS)

@@ -4,7 +4,9 @@
 #include "cli.h"
 #include "../control/control.h"
 
+#include <limits.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 void config_usage(FILE *f)
@@ -30,10 +32,14 @@ void config_usage(FILE *f)
 	      f);
 }
 
-struct ctl_table *control_table(void)
+struct ctl_table *control_table(char *dir, size_t size)
 {
 	char msg[CTL_MSG];
-	struct ctl_table *t = ctl_table_open(msg);
+	int fd = ctl_dir_open(dir, size, msg);
+	if (fd < 0)
+		fail("%s", msg);
+	close(fd);
+	struct ctl_table *t = ctl_table_open_at(dir, msg);
 	if (!t)
 		fail("%s", msg);
 	return t;
@@ -48,7 +54,8 @@ int cmd_config(int argc, char **argv)
 	if (argc >= 2 && argv[1][0] == '-' && strcmp(argv[1], "--"))
 		fail("unknown option: '%s'", shown(argv[1]));
 	int first = argc >= 2 && !strcmp(argv[1], "--") ? 2 : 1;
-	struct ctl_table *t = control_table();
+	char dir[PATH_MAX];
+	struct ctl_table *t = control_table(dir, sizeof(dir));
 	if (first >= argc) {
 		ctl_config_print(t, stdout);
 		return fflush(stdout) ? 1 : 0;

@@ -21,6 +21,8 @@ static const struct command {
 	  "run a program with its heap in emulated disaggregated memory" },
 	{ "config", cmd_config, config_usage,
 	  "show or change the instances (DiME's /proc/dime_config)" },
+	{ "stats", cmd_stats, stats_usage,
+	  "show the counters of each instance and of its processes" },
 	{ "help", cmd_help, help_usage, "show the help of dime or of a subcommand" },
 };
 

@@ -25,6 +25,7 @@ struct run_opts {
 	const char *values[SET_COUNT]; /* from the command line; last one wins */
 	bool stats;
 	const char *stats_json;
+	const char *instance;
 	char **program;
 };
 
@@ -62,6 +63,10 @@ void run_usage(FILE *f)
 		  "DiME's config file: `key value` lines, # comments;\n"
 		  "keys latency_ns, bandwidth_bps, local_npages, policy,\n"
 		  "first_touch, bandwidth_model, mode; options override it");
+	help_line(f, "--instance N",
+		  "join instance N of `dime config` (its latency, bandwidth\n"
+		  "and local pages apply, its budget is shared); without\n"
+		  "it the run makes an instance of its own");
 	help_line(f, "--stats", "print a summary of the run on stderr at exit");
 	help_line(f, "--stats-json FILE", "write the run's counters and configuration as JSON");
 	help_line(f, "-h, --help", "show this help");
@@ -124,6 +129,8 @@ static void parse(int argc, char **argv, struct run_opts *o)
 		} else if (!strncmp(arg, "-c", 2)) {
 			/* -c FILE or -cFILE, as getopt would take it. */
 			o->config = need_value(argc, argv, &i, "-c", arg[2] ? arg + 2 : NULL);
+		} else if (is_opt(arg, "--instance", &value)) {
+			o->instance = need_value(argc, argv, &i, "--instance", value);
 		} else if (is_opt(arg, "--stats", &value)) {
 			no_value(arg, value);
 			o->stats = true;
@@ -214,8 +221,27 @@ int cmd_run(int argc, char **argv)
 
 	struct dime_params p;
 	dime_params_init(&p);
+	bool in_file[SET_COUNT] = { 0 };
 	if (o.config)
-		config_load(o.config, &p);
+		config_load(o.config, &p, in_file);
+	int instance = -1;
+	if (o.instance) {
+		uint64_t v;
+		if (parse_u64(o.instance, &v) || v >= 64)
+			fail("bad value for --instance: '%s'", shown(o.instance));
+		instance = (int)v;
+		/* The instance's parameters apply: a second source would be
+		 * silently lost. */
+		for (int s = SET_LATENCY; s <= SET_LOCAL_PAGES; s++) {
+			if (o.values[s])
+				fail("%s cannot be combined with --instance (the instance's "
+				     "parameters apply): '%s'", settings[s].option, settings[s].option);
+			if (in_file[s])
+				fail("config file key %s cannot be combined with --instance (the "
+				     "instance's parameters apply): '%s'", settings[s].key,
+				     settings[s].key);
+		}
+	}
 	/* The command line wins over the file, wherever -c appeared. */
 	for (int s = 0; s < SET_COUNT; s++) {
 		const char *detail;
@@ -236,7 +262,9 @@ int cmd_run(int argc, char **argv)
 		fail("cannot write stats file '%s': %s", shown(o.stats_json), strerror(errno));
 	int stats_fd;
 	struct run_stats *page = stats_page_create(&stats_fd);
-	char **env = child_env(environ, preload, &p, stats_fd);
+	struct run_instance ri;
+	run_instance_open(&ri, instance, &p);
+	char **env = child_env(environ, preload, &p, stats_fd, &ri);
 
 	struct run_result res = { 0 };
 	bool ran;
@@ -244,6 +272,7 @@ int cmd_run(int argc, char **argv)
 	res.exit_status = spawn_wait(o.program, env, &ran);
 	res.wall_ns = now_ns() - start;
 	run_result_read(&res, page);
+	run_instance_close(&ri);
 
 	if (o.stats && ran)
 		report_human(stderr, &res, &p, o.program);

@@ -5,6 +5,7 @@
  * handler is moving right now (FETCHING or EVICTING) is waited for, so the
  * two never act on one page at once. */
 #include "clock.h"
+#include "instance.h"
 #include "ranges.h"
 #include "sys.h"
 #include "uffd.h"
@@ -42,8 +43,14 @@ void region_discard(struct region *r, uintptr_t addr, size_t len)
 	size_t off = addr - r->base;
 	sys_madvise((void *)addr, len, MADV_DONTNEED);
 	sys_madvise((void *)(r->store + off), len, MADV_DONTNEED);
-	if (gone)
-		ctr_local_sub(r->ctr, gone);
+	if (gone) {
+		RCTR_LOCAL_SUB(r, gone);
+		if (r->inst) {
+			pthread_mutex_lock(&r->lock);
+			instance_sync(r);
+			pthread_mutex_unlock(&r->lock);
+		}
+	}
 }
 
 int region_move(struct region *r, uintptr_t dst, uintptr_t src, size_t len)

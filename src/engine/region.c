@@ -88,7 +88,7 @@ int region_register(struct region *r, int uffd)
 	return err;
 }
 
-static void set_delay(struct region *r)
+void region_set_delay(struct region *r)
 {
 	r->latency_ticks = clock_ns_to_ticks(r->params.latency_ns);
 	struct dime_params no_latency = r->params;
@@ -107,9 +107,10 @@ int region_new(const struct dime_params *p, struct server *s, struct region **ou
 	r->size = (p->size + ps - 1) & ~(ps - 1);
 	r->npages = r->size >> engine.page_shift;
 	r->ctr = &r->own_counters;
+	r->link = &r->link_free_at;
 	r->heap_arena = -1;
 	pthread_mutex_init(&r->lock, NULL);
-	set_delay(r);
+	region_set_delay(r);
 
 	int err = -ENOMEM;
 	r->base = map_range(r->size, HEAP_ALIGN);
@@ -224,7 +225,7 @@ int region_rebuild(struct region *r)
 	 * run) keeps counting, now with this process's pages added. */
 	if (r->ctr == &r->own_counters)
 		memset(&r->own_counters, 0, sizeof(r->own_counters));
-	atomic_store(&r->link_free_at, 0);
+	atomic_store(&r->link_free_at, 0); /* an instance's link stays: others use it */
 	while (r->local_count > r->params.local_npages) {
 		size_t v;
 		if (!r->policy->choose_victim(r->policy_state, &v))
@@ -237,6 +238,6 @@ int region_rebuild(struct region *r)
 			break; /* it stays local, and so may the rest */
 		}
 	}
-	ctr_local_add(r->ctr, r->local_count, r->local_count);
+	RCTR_LOCAL_ADD(r, r->local_count, r->local_count);
 	return 0;
 }

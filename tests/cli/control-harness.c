@@ -2,9 +2,12 @@
 #define _GNU_SOURCE
 #include "control.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 
 static const char *env[2];
 
@@ -32,4 +35,121 @@ char *ctl_table_text(void)
 	cr_assert_str_empty(r.err);
 	free(r.err);
 	return r.out;
+}
+
+void ctl_write_ok(const char *text)
+{
+	struct dime_result r = CTL("config", text);
+	cr_assert_eq(r.status, 0, "'%s': status %d, stderr: %s", text, r.status, r.err);
+	cr_assert_str_empty(r.err);
+	dime_result_free(&r);
+}
+
+struct inst_stats ctl_stats(int instance)
+{
+	char id[16];
+	snprintf(id, sizeof(id), "%d", instance);
+	struct dime_result r = CTL("stats", "--json", "-i", id);
+	cr_assert_eq(r.status, 0, "dime stats: %d, stderr: %s", r.status, r.err);
+	cr_assert(json_valid(r.out), "not JSON: %s", r.out);
+	struct inst_stats s;
+	cr_assert(json_u64(r.out, "remote_faults", &s.remote_faults));
+	cr_assert(json_u64(r.out, "injected_delay_ns", &s.injected_delay_ns));
+	cr_assert(json_u64(r.out, "local_pages", &s.local_pages));
+	cr_assert(json_u64(r.out, "local_pages_peak", &s.local_pages_peak));
+	cr_assert(json_u64(r.out, "evictions", &s.evictions));
+	dime_result_free(&r);
+	return s;
+}
+
+static void sleep_ms(long ms)
+{
+	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000 }, NULL);
+}
+
+/* A test that fails stops its sweeper too (Criterion ends a failed test
+ * with exit, which runs atexit handlers): dime forwards SIGTERM. */
+static pid_t running[8];
+static void sweepers_kill(void)
+{
+	for (int i = 0; i < 8; i++)
+		if (running[i] > 0 && waitpid(running[i], NULL, WNOHANG) == 0)
+			kill(running[i], SIGTERM);
+}
+
+struct sweeper_run sweeper_start(const char *const args[], unsigned pages)
+{
+	struct sweeper_run s = { .stop = temp_path("stop"), .ready = temp_path("ready") };
+	const char *argv[32];
+	int n = 0;
+	argv[n++] = "dime";
+	argv[n++] = "run";
+	while (*args)
+		argv[n++] = *args++;
+	argv[n++] = "--";
+	argv[n++] = build_file("tests/progs/sweep_until");
+	char *np;
+	cr_assert_neq(asprintf(&np, "%u", pages), -1);
+	argv[n++] = np;
+	argv[n++] = s.stop;
+	argv[n++] = s.ready;
+	argv[n] = NULL;
+	s.dime = dime_start_env(argv, control_env());
+	static bool registered;
+	if (!registered)
+		atexit(sweepers_kill);
+	registered = true;
+	for (int i = 0; i < 8; i++)
+		if (!running[i]) {
+			running[i] = s.dime;
+			break;
+		}
+	for (int i = 0; i < 6000 && !file_exists(s.ready); i++) {
+		cr_assert_eq(waitpid(s.dime, NULL, WNOHANG), 0, "the sweeper ended early");
+		sleep_ms(5);
+	}
+	cr_assert(file_exists(s.ready), "the sweeper did not start");
+	return s;
+}
+
+int sweeper_stop(struct sweeper_run *s)
+{
+	write_file(s->stop, "");
+	return dime_wait(s->dime, 60);
+}
+
+struct inst_stats ctl_wait_faults(int instance, uint64_t n)
+{
+	struct inst_stats s;
+	for (int i = 0; i < 3000; i++) {
+		s = ctl_stats(instance);
+		if (s.remote_faults >= n)
+			return s;
+		sleep_ms(10);
+	}
+	cr_assert_fail("instance %d stays at %llu remote faults, want %llu", instance,
+		       (unsigned long long)s.remote_faults, (unsigned long long)n);
+	return s;
+}
+
+int ctl_row_pids(int instance, int *pids, int max)
+{
+	char *t = ctl_table_text();
+	int n = 0;
+	for (char *line = strchr(t, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+		/* DiME's columns: the pid list starts after five of them. */
+		enum { PIDS_AT = 11 + 1 + 10 + 1 + 13 + 1 + 12 + 1 + 16 + 1 };
+		char *p = line + 1;
+		int id;
+		if (sscanf(p, "%d", &id) != 1 || id != instance)
+			continue;
+		p += PIDS_AT;
+		while (n < max && *p >= '0' && *p <= '9') {
+			pids[n++] = (int)strtol(p, &p, 10);
+			if (*p == ',')
+				p++;
+		}
+	}
+	free(t);
+	return n;
 }

@@ -13,4 +13,28 @@ struct dime_result ctl_run(const char *const argv[]);
 /* `dime config`'s output, asserting success and a quiet stderr. */
 char *ctl_table_text(void);
 
+/* `dime config` must accept this write. */
+void ctl_write_ok(const char *text);
+
+/* An instance's counters, from `dime stats --json -i N`. */
+struct inst_stats {
+	uint64_t remote_faults, injected_delay_ns, local_pages, local_pages_peak, evictions;
+};
+struct inst_stats ctl_stats(int instance);
+
+/* A `dime run [args...] -- sweep_until PAGES` in the background (args NULL-
+ * terminated, may be empty), started once the buffer is filled. */
+struct sweeper_run {
+	pid_t dime;
+	char *stop, *ready;
+};
+struct sweeper_run sweeper_start(const char *const args[], unsigned pages);
+#define SWEEPER(pages, ...) sweeper_start((const char *const[]){ __VA_ARGS__ NULL }, pages)
+/* Tells it to stop; returns dime's status. */
+int sweeper_stop(struct sweeper_run *s);
+/* Waits until instance's remote faults reach at least `n`. */
+struct inst_stats ctl_wait_faults(int instance, uint64_t n);
+/* The PIDs in row `instance` of `dime config` (up to max); their number. */
+int ctl_row_pids(int instance, int *pids, int max);
+
 #endif

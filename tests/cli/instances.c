@@ -9,14 +9,7 @@
 
 #define HEADER "instance_id latency_ns bandwidth_bps local_npages page_fault_count pid\n"
 
-static void write_ok(const char *text)
-{
-	struct dime_result r = CTL("config", text);
-	cr_assert_eq(r.status, 0, "'%s': status %d, stderr: %s", text, r.status, r.err);
-	cr_assert_str_empty(r.out);
-	cr_assert_str_empty(r.err);
-	dime_result_free(&r);
-}
+#define write_ok ctl_write_ok
 
 /* The write is refused naming `token`, and the table did not change. */
 static void write_refused(const char *text, const char *token)
