@@ -102,6 +102,9 @@ struct ctl_member *ctl_member_add(struct ctl_table *t, int inst, pid_t run)
 	atomic_store(&m->req, 0);
 	memset(&m->ctr, 0, sizeof(m->ctr));
 	atomic_store_explicit(&m->pid, pid, memory_order_release);
+	uint32_t end = (uint32_t)(m - t->mem) + 1;
+	if (atomic_load(&t->mem_end) < end)
+		atomic_store(&t->mem_end, end);
 	return m;
 }
 

@@ -83,6 +83,7 @@ struct ctl_table {
 	uint32_t size;           /* sizeof(struct ctl_table) of the writer */
 	pthread_mutex_t lock;
 	_Atomic uint32_t ninstances;
+	_Atomic uint32_t mem_end;    /* 1 + the highest member slot ever used */
 	struct ctl_instance inst[CTL_MAX_INSTANCES];
 	struct ctl_member mem[CTL_MAX_MEMBERS];
 };

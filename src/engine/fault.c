@@ -199,7 +199,9 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 	 * (usually one; more when pages came back from elsewhere, e.g. the
 	 * program unpinned them). */
 	uint64_t evicts = 0;
-	if (r->local_count > r->params.local_npages + r->evict_due)
+	if (r->inst)
+		evicts = instance_evictions(r, pg);
+	else if (r->local_count > r->params.local_npages + r->evict_due)
 		evicts = r->local_count - r->params.local_npages - r->evict_due;
 	r->evict_due += evicts;
 	uint64_t deadline = delayed ? delay_deadline(r, t_begin) - r->server->costs.post : 0;

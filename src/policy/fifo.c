@@ -86,6 +86,18 @@ static bool fifo_choose_victim(void *st, size_t *page)
 	return true;
 }
 
+static bool fifo_peek_victim(void *st, size_t skip, size_t *page)
+{
+	struct fifo *f = st;
+	size_t h = f->npages, p = UNLINK(f->next[h]);
+	for (; p != h && skip; skip--)
+		p = UNLINK(f->next[p]);
+	if (p == h)
+		return false;
+	*page = p;
+	return true;
+}
+
 const struct dime_policy_ops dime_policy_fifo = {
 	.name = "fifo",
 	.summary = "first in, first out (DiME's default)",
@@ -94,4 +106,5 @@ const struct dime_policy_ops dime_policy_fifo = {
 	.page_local = fifo_page_local,
 	.page_gone = fifo_page_gone,
 	.choose_victim = fifo_choose_victim,
+	.peek_victim = fifo_peek_victim,
 };

@@ -27,6 +27,12 @@ struct dime_policy_ops {
 	/* Chooses a local page to make remote and forgets it. Returns false if
 	 * the policy tracks no page. */
 	bool (*choose_victim)(void *st, size_t *page);
+	/* Optional: the page that choose_victim() would pick after `skip`
+	 * other calls, left in place; false if there is none. An instance
+	 * shared by several processes (src/engine/instance.c) compares the
+	 * age of each process's next victim to decide whose page leaves;
+	 * without it, a process only ever evicts its own. */
+	bool (*peek_victim)(void *st, size_t skip, size_t *page);
 };
 
 /* The built-in policy called `name`, or NULL. */

@@ -181,3 +181,29 @@ Test(live, kill_9_leaves_nothing_stale)
 	cr_assert_str_eq(t, HEADER);
 	free(t);
 }
+
+/* The preload's own scenarios (tests/preload/progs) under dime run, where
+ * every process is a member of the run's instance and forked children
+ * share its budget: every byte must still be right. */
+static void prog_in_instance(const char *mode, const char *prog, const char *arg)
+{
+	const char *path = build_file(prog);
+	struct dime_result r = CTL("run", "--mode", mode, "--latency-ns", "0", "--bandwidth-bps",
+				   "1000000000000000", "--local-pages", "64", "--", path, arg);
+	cr_assert_eq(r.status, 0, "%s %s (%s mode): status %d, stderr: %s", prog, arg ? arg : "",
+		     mode, r.status, r.err);
+	dime_result_free(&r);
+}
+
+Test(live, fork_threads_and_exec_share_the_instance)
+{
+	require_preload();
+	prog_in_instance("thread", "tests/progs/fork", NULL);
+	prog_in_instance("signal", "tests/progs/fork", "noshell");
+	prog_in_instance("thread", "tests/progs/threads", "20");
+	prog_in_instance("thread", "tests/progs/exec", NULL);
+	prog_in_instance("thread", "tests/progs/mmap", "fixed-fork");
+	char *t = ctl_table_text();
+	cr_assert_str_eq(t, "instance_id latency_ns bandwidth_bps local_npages page_fault_count pid\n");
+	free(t);
+}
