@@ -123,10 +123,13 @@ Test(live, latency_change_reaches_a_running_program)
 	struct inst_stats d = ctl_wait_faults(0, c.remote_faults + 50);
 	uint64_t after = delay_per_fault(c, d);
 	cr_assert_eq(sweeper_stop(&s), 0);
-	/* The delay injected never exceeds the fetch time (40 us, then 400 us),
-	 * and dime's own handling (a few us) is inside it. */
-	cr_assert_leq(before, 40000, "before: %llu ns per fault", (unsigned long long)before);
+	/* The fetch time goes from 40 us to 400 us; dime's own handling (a
+	 * few us) is inside it, and a busy-wait the host preempts overshoots,
+	 * so compare ratios with a wide margin. */
+	cr_assert_leq(before, 60000, "before: %llu ns per fault", (unsigned long long)before);
 	cr_assert_geq(after, 300000, "after: %llu ns per fault (before %llu)",
+		      (unsigned long long)after, (unsigned long long)before);
+	cr_assert_geq(after, 5 * before, "after: %llu ns per fault, before %llu",
 		      (unsigned long long)after, (unsigned long long)before);
 }
 
