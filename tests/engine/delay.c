@@ -4,16 +4,8 @@
 #include "helpers.h"
 
 #include <pthread.h>
-#include <time.h>
 
 static const size_t PS = 4096;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static struct dime_region *region(uint64_t latency, uint64_t bps, enum dime_bandwidth_model bw,
 				  enum dime_first_touch ft, size_t pages, size_t local)
@@ -34,10 +26,10 @@ static struct dime_region *region(uint64_t latency, uint64_t bps, enum dime_band
 /* Sweeps pages [0, n) once and returns the elapsed ns. */
 static uint64_t sweep(volatile char *m, size_t n)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = test_now_ns();
 	for (size_t i = 0; i < n; i++)
 		m[i * PS] += 1;
-	return now_ns() - t0;
+	return test_now_ns() - t0;
 }
 
 Test(delay, remote_faults_take_at_least_the_fetch_time)
@@ -111,13 +103,13 @@ Test(delay, shared_link_serialises_transfers)
 				       2 * per, local);
 	char *base = dime_region_base(r);
 	struct sweeper a = { base, per }, b = { base + per * PS, per };
-	uint64_t t0 = now_ns();
+	uint64_t t0 = test_now_ns();
 	pthread_t ta, tb;
 	pthread_create(&ta, NULL, sweep_thread, &a);
 	pthread_create(&tb, NULL, sweep_thread, &b);
 	pthread_join(ta, NULL);
 	pthread_join(tb, NULL);
-	uint64_t t = now_ns() - t0;
+	uint64_t t = test_now_ns() - t0;
 	struct dime_stats s;
 	dime_region_stats(r, &s);
 	cr_expect_gt(s.remote_faults, 0);
