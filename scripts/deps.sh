@@ -3,7 +3,9 @@
 # Run by `make demo` and `make check`; needs root (or sudo) only when
 # something is missing.
 set -e
-need="gcc make libc6-dev libmimalloc-dev libcriterion-dev"
+need="gcc make libc6-dev libmimalloc-dev libcriterion-dev criu"
+# dime sweep's plots, and the workloads/ scripts (their tests run in make check).
+need="$need gnuplot-nox redis-server redis-tools memcached libmemcached-tools sqlite3 xz-utils python3"
 missing=""
 for p in $need; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

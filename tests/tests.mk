@@ -26,6 +26,15 @@ $(BUILD)/tests/progs/%: tests/preload/progs/%.c tests/preload/progs/common.h
 $(BUILD)/tests/preload: $(PROG_BINS) $(PRELOAD)
 $(BUILD)/tests/cli: $(PROG_BINS)
 
+# The attach tests run a plain program (tests/attach/progs/) and attach
+# dime to it with dime insert.
+ATTACH_PROG_BINS := $(patsubst tests/attach/progs/%.c,$(BUILD)/tests/attach-progs/%,\
+	$(wildcard tests/attach/progs/*.c))
+$(BUILD)/tests/attach-progs/%: tests/attach/progs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+$(BUILD)/tests/attach: $(ATTACH_PROG_BINS) $(CLI) $(AGENT)
+
 .PHONY: check check-asan tests
 tests: all $(TEST_BINS)
 

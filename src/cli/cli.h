@@ -83,6 +83,20 @@ void stats_usage(FILE *f);
  * message if it cannot be. */
 struct ctl_table;
 struct ctl_table *control_table(char *dir, size_t size);
+int cmd_sweep(int argc, char **argv);
+void sweep_usage(FILE *f);
+
+/* Option words (args.c). arg_is: is `arg` the option `name`, alone (*value
+ * NULL) or as name=value (*value points after '=')? arg_value: the value
+ * of the option at argv[*i], after '=' or the next word (advancing *i);
+ * fails if there is none. arg_no_value: fails if a flag was given a value. */
+bool arg_is(const char *arg, const char *name, const char **value);
+const char *arg_value(int argc, char **argv, int *i, const char *name, const char *value);
+void arg_no_value(const char *arg, const char *value);
+int cmd_insert(int argc, char **argv);
+void insert_usage(FILE *f);
+int cmd_detach(int argc, char **argv);
+void detach_usage(FILE *f);
 
 /* The shared page that the run's processes add their counters into. */
 struct run_stats;

@@ -23,6 +23,11 @@ static const struct command {
 	  "show or change the instances (DiME's /proc/dime_config)" },
 	{ "stats", cmd_stats, stats_usage,
 	  "show the counters of each instance and of its processes" },
+	{ "sweep", cmd_sweep, sweep_usage,
+	  "run a command over a grid of local memory, latency and bandwidth; CSV and plots" },
+	{ "insert", cmd_insert, insert_usage,
+	  "bring running processes under emulation (DiME's insert_module.sh)" },
+	{ "detach", cmd_detach, detach_usage, "end the emulation of inserted processes" },
 	{ "help", cmd_help, help_usage, "show the help of dime or of a subcommand" },
 };
 

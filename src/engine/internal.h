@@ -72,8 +72,27 @@ struct calib_log {
 	uint64_t *evict;         /* ticks the fault spent moving victims out, or NULL */
 };
 
+/* The address space of a region that is not this process's own: `dime
+ * insert` serves another process's memory from an agent holding that
+ * process's userfaultfd (src/attach/). UFFDIO_* calls act on the uffd's mm
+ * either way; these stand in for what the engine otherwise does with plain
+ * loads, stores and madvise() in its own memory. Called without locks. */
+struct uffdio_move;
+struct region_mm {
+	/* The len bytes at addr of that process (all present), in a buffer
+	 * of the mm's that stays valid until the calling thread's next call;
+	 * NULL if they cannot be read. */
+	const void *(*read)(const struct region_mm *mm, uintptr_t addr, size_t len);
+	/* MADV_DONTNEED of [addr, addr+len) in that process. */
+	void (*discard)(const struct region_mm *mm, uintptr_t addr, size_t len);
+	/* UFFDIO_MOVE in that process (the kernel refuses it from another
+	 * mm): 0 or -errno, m->move set as the ioctl sets it. */
+	int (*move)(const struct region_mm *mm, struct uffdio_move *m);
+};
+
 struct region {
 	uintptr_t base, store;
+	const struct region_mm *mm;      /* NULL: this process's memory */
 	size_t size, npages;
 	struct dime_params params;
 	struct server *server;
@@ -189,6 +208,13 @@ void page_unprotect(struct region *r, size_t pg);
 
 /* --- region.c ------------------------------------------------------------- */
 int region_register(struct region *r, int uffd);
+/* Sets up and publishes a region over memory that exists already (another
+ * process's, see struct region_mm): nothing is mapped or registered here,
+ * every page starts UNTOUCHED. 0 or -errno. */
+int region_adopt(const struct dime_params *p, struct server *s, uintptr_t base,
+		 uintptr_t store, size_t size, const struct region_mm *mm, struct region **out);
+/* Unpublishes a region from region_adopt() and frees its bookkeeping. */
+void region_forget(struct region *r);
 /* Rebuilds state[], the policy and local_count from the page tables (after
  * fork, whose snapshot may have caught a page in flight). */
 int region_rebuild(struct region *r);

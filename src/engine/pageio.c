@@ -62,6 +62,24 @@ bool page_has_bytes(uintptr_t addr)
 	return e & (3ull << 62);
 }
 
+/* One UFFDIO_MOVE call: 0 or -errno, m->move set as the kernel sets it.
+ * The kernel runs it only in the uffd's own mm; another process's region
+ * moves through its mm's helper. */
+static int move_call(struct region *r, struct uffdio_move *m)
+{
+	if (r->mm)
+		return r->mm->move(r->mm, m);
+	return ioctl(r->server->uffd, UFFDIO_MOVE, m) == 0 ? 0 : -errno;
+}
+
+static void discard(struct region *r, uintptr_t addr, size_t len)
+{
+	if (r->mm)
+		r->mm->discard(r->mm, addr, len);
+	else
+		sys_madvise((void *)addr, len, MADV_DONTNEED);
+}
+
 static bool page_out_copy(struct region *r, size_t pg)
 {
 	size_t ps = engine.page_size, off = pg * ps;
@@ -91,20 +109,26 @@ void page_unprotect(struct region *r, size_t pg)
 bool page_out(struct region *r, size_t pg)
 {
 	size_t ps = engine.page_size, off = pg * ps;
-	int uffd = r->server->uffd;
 	if (!engine.use_move)
 		return page_out_copy(r, pg);
 	for (int attempt = 0; attempt < 3; attempt++) {
-		int err = uffd_move(uffd, r->store + off, r->base + off, ps);
+		struct uffdio_move m = { .dst = r->store + off, .src = r->base + off, .len = ps };
+		int err;
+		while ((err = move_call(r, &m)) == -EAGAIN)
+			;
 		switch (err) {
 		case 0:
 		case -ENOENT: /* nothing mapped: nothing to keep */
 			return true;
 		case -EBUSY:
+			/* Another process's page cannot be written from here
+			 * without racing its own stores: it stays local. */
+			if (r->mm)
+				return false;
 			break_cow(r->base + off);
 			break;
 		case -EEXIST: /* a stale store copy (see page_in) */
-			sys_madvise((void *)(r->store + off), ps, MADV_DONTNEED);
+			discard(r, r->store + off, ps);
 			break;
 		default:
 			if (!region_gone(r))
@@ -129,14 +153,15 @@ size_t page_out_run(struct region *r, size_t pg, size_t n)
 			/* A page the program discarded has no bytes to keep. */
 			.mode = UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES,
 		};
-		if (ioctl(r->server->uffd, UFFDIO_MOVE, &m) == 0)
+		int err = move_call(r, &m);
+		if (err == 0)
 			return n;
 		if (m.move > 0) {
 			/* Stopped part-way (EAGAIN): go on after the moved part. */
 			done += (size_t)m.move / ps;
 			continue;
 		}
-		if (errno == EAGAIN)
+		if (err == -EAGAIN)
 			continue;
 		/* The first page needs care (shared after fork, stale store
 		 * copy): leave it to page_out(). */
@@ -146,15 +171,14 @@ size_t page_out_run(struct region *r, size_t pg, size_t n)
 }
 
 /* The page-in operations without their wake-up (the caller wakes). */
-static int move_nowake(int uffd, uintptr_t dst, uintptr_t src, size_t len)
+static int move_nowake(struct region *r, uintptr_t dst, uintptr_t src, size_t len)
 {
 	for (;;) {
 		struct uffdio_move m = { .dst = dst, .src = src, .len = len,
 					 .mode = UFFDIO_MOVE_MODE_DONTWAKE };
-		if (ioctl(uffd, UFFDIO_MOVE, &m) == 0)
-			return 0;
-		if (errno != EAGAIN)
-			return -errno;
+		int err = move_call(r, &m);
+		if (err != -EAGAIN)
+			return err;
 	}
 }
 
@@ -194,12 +218,13 @@ void page_in(struct region *r, size_t pg, bool from_store, bool write, bool wake
 		goto done;
 	}
 	if (from_store) {
-		err = move_nowake(uffd, dst, src, ps);
+		err = move_nowake(r, dst, src, ps);
 		if (err == -EBUSY) {
 			/* Shared with a fork()ed relative: copy, then drop ours. */
-			err = copy_nowake(uffd, dst, (const void *)src, ps);
+			const void *bytes = r->mm ? r->mm->read(r->mm, src, ps) : (const void *)src;
+			err = bytes ? copy_nowake(uffd, dst, bytes, ps) : -EIO;
 			if (err == 0 || err == -EEXIST)
-				sys_madvise((void *)src, ps, MADV_DONTNEED);
+				discard(r, src, ps);
 		}
 		if (err != -ENOENT)
 			goto done;

@@ -147,6 +147,68 @@ fail:
 	return err;
 }
 
+/* Takes the first free slot of the region table for r. */
+static int publish(struct region *r)
+{
+	for (unsigned i = 0; i < sizeof(engine.regions) / sizeof(engine.regions[0]); i++) {
+		if (!atomic_load(&engine.regions[i])) {
+			r->id = i;
+			atomic_store(&engine.regions[i], r);
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+int region_adopt(const struct dime_params *p, struct server *s, uintptr_t base,
+		 uintptr_t store, size_t size, const struct region_mm *mm, struct region **out)
+{
+	struct region *r = book_alloc(sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->params = *p;
+	r->server = s;
+	r->mm = mm;
+	r->base = base;
+	r->store = store;
+	r->size = size;
+	r->npages = size >> engine.page_shift;
+	r->ctr = &r->own_counters;
+	r->link = &r->link_free_at;
+	r->heap_arena = -1;
+	pthread_mutex_init(&r->lock, NULL);
+	region_set_delay(r);
+	int err = -ENOMEM;
+	r->state = book_alloc(r->npages);
+	r->policy = policy_find(p->policy);
+	if (!r->state || !r->policy)
+		goto fail;
+	r->policy_state = r->policy->create(r->npages, p->local_npages);
+	if (!r->policy_state)
+		goto fail;
+	err = publish(r);
+	if (!err) {
+		*out = r;
+		return 0;
+	}
+fail:
+	if (r->policy_state)
+		r->policy->destroy(r->policy_state, r->npages);
+	book_free(r->state, r->npages);
+	book_free(r, sizeof(*r));
+	return err;
+}
+
+void region_forget(struct region *r)
+{
+	atomic_store(&engine.regions[r->id], NULL);
+	while (atomic_load_explicit(&r->inflight, memory_order_acquire))
+		sched_yield();
+	r->policy->destroy(r->policy_state, r->npages);
+	book_free(r->state, r->npages);
+	book_free(r, sizeof(*r));
+}
+
 void region_delete(struct region *r)
 {
 	atomic_store(&engine.regions[r->id], NULL);

@@ -1,8 +1,10 @@
 /* FIFO, DiME's default: pages leave local memory in the order they came in.
  *
- * An intrusive doubly linked list over page indices (two u32 arrays, index
+ * An intrusive doubly linked list over page indices (two arrays, index
  * npages is the list head), so a page that leaves early (page_gone) is
- * unlinked in O(1) and the order of the others is exact. */
+ * unlinked in O(1) and the order of the others is exact. Links are 64-bit:
+ * a region of `dime insert` spans a process's whole address space (the
+ * arrays are mapped lazily, only touched parts cost memory). */
 #include "../engine/book.h"
 #include "policy.h"
 
@@ -10,27 +12,25 @@
 
 struct fifo {
 	size_t npages;
-	uint32_t *next, *prev; /* 0 in both = not linked (see below) */
+	uint64_t *next, *prev; /* 0 in both = not linked (see below) */
 };
 
 /* Links store index+1 so that zero-filled arrays mean "not in the list". */
-#define LINK(i) ((uint32_t)(i) + 1)
+#define LINK(i) ((uint64_t)(i) + 1)
 #define UNLINK(v) ((size_t)(v) - 1)
 
 static void *fifo_create(size_t npages, uint64_t local_npages)
 {
 	(void)local_npages;
-	if (npages >= UINT32_MAX - 1)
-		return NULL;
 	struct fifo *f = book_alloc(sizeof(*f));
 	if (!f)
 		return NULL;
 	f->npages = npages;
-	f->next = book_alloc((npages + 1) * sizeof(uint32_t));
-	f->prev = book_alloc((npages + 1) * sizeof(uint32_t));
+	f->next = book_alloc((npages + 1) * sizeof(uint64_t));
+	f->prev = book_alloc((npages + 1) * sizeof(uint64_t));
 	if (!f->next || !f->prev) {
-		book_free(f->next, (npages + 1) * sizeof(uint32_t));
-		book_free(f->prev, (npages + 1) * sizeof(uint32_t));
+		book_free(f->next, (npages + 1) * sizeof(uint64_t));
+		book_free(f->prev, (npages + 1) * sizeof(uint64_t));
 		book_free(f, sizeof(*f));
 		return NULL;
 	}
@@ -42,8 +42,8 @@ static void *fifo_create(size_t npages, uint64_t local_npages)
 static void fifo_destroy(void *st, size_t npages)
 {
 	struct fifo *f = st;
-	book_free(f->next, (npages + 1) * sizeof(uint32_t));
-	book_free(f->prev, (npages + 1) * sizeof(uint32_t));
+	book_free(f->next, (npages + 1) * sizeof(uint64_t));
+	book_free(f->prev, (npages + 1) * sizeof(uint64_t));
 	book_free(f, sizeof(*f));
 }
 
