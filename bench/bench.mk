@@ -13,3 +13,10 @@ $(BUILD)/bench/%: bench/%.c $(LIB) $(wildcard src/engine/*.h)
 bench: $(BENCH_BINS)
 	$(BUILD)/bench/smoke
 	$(BUILD)/bench/dimebench -r $(BENCH_REPS) -o $(BUILD)/bench/results.csv
+
+# The same real program (sort) under each replacement policy: remote and
+# soft faults, run time, each policy's own cost per fault
+# (bench/policies.sh; build/bench/policies.csv).
+.PHONY: bench-policies
+bench-policies: all $(BUILD)/tests/plugins/lfu.so
+	bench/policies.sh $(BUILD)

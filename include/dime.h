@@ -46,15 +46,26 @@ enum dime_bandwidth_model {
 	DIME_BANDWIDTH_PER_FAULT = 1, /* DiME's: no contention */
 };
 
+/* Size of dime_params.policy: a path may be long. */
+#define DIME_POLICY_MAX 256
+
 struct dime_params {
 	uint64_t latency_ns;    /* one-way latency; default 2000 */
 	uint64_t bandwidth_bps; /* link bandwidth in bits/s, > 0; default 1e9 */
 	uint64_t local_npages;  /* resident-page budget, > 0; default 100000 */
 	size_t size;            /* bytes of address space; default 64 GiB */
-	char policy[32];        /* replacement policy name; default "fifo" */
+	/* Replacement policy: a built-in name (fifo, random, clock, lru) or
+	 * the path of a plug-in (any value with a '/'; include/dime/policy.h),
+	 * NUL-terminated, at most DIME_POLICY_MAX - 1 bytes. Default "fifo". */
+	char policy[DIME_POLICY_MAX];
 	enum dime_first_touch first_touch;
 	enum dime_bandwidth_model bandwidth_model;
 	enum dime_mode mode;
+	/* Batched eviction by watermarks, in pages (0, 0: off, one victim per
+	 * fault beyond the budget). When fewer than evict_low pages of the
+	 * budget are free, pages are evicted until evict_high are free, in one
+	 * batch. 0 <= evict_low <= evict_high < local_npages. */
+	uint64_t evict_low, evict_high;
 };
 
 /* Counters of one region (or, from the CLI, of a whole run). */
@@ -66,6 +77,11 @@ struct dime_stats {
 	uint64_t local_pages_peak;   /* most pages local at once */
 	uint64_t injected_delay_ns;  /* time spent busy-waiting to emulate fetches */
 	uint64_t handling_ns;        /* dime's own handling time, page-in/out included */
+	/* Accesses to pages the policy observed (inactive: local but
+	 * unmapped): no emulated delay, not remote faults. */
+	uint64_t soft_faults;
+	uint64_t policy_ns;          /* time spent in the policy's callbacks */
+	uint64_t soft_fault_ns;      /* handling soft faults (part of handling_ns) */
 };
 
 /* Fills *p with the defaults above. */
@@ -74,6 +90,10 @@ void dime_params_init(struct dime_params *p);
 /* Checks *p; returns 0 or -EINVAL. On -EINVAL and if `bad_key` is not NULL,
  * *bad_key names the offending field (a DiME key name). */
 int dime_params_check(const struct dime_params *p, const char **bad_key);
+
+/* Checks that `policy` names a built-in policy or a loadable plug-in
+ * (loading it). Returns 0, or -EINVAL with a one-line reason in msg. */
+int dime_policy_check(const char *policy, char *msg, size_t size);
 
 /* Emulated time of one page fetch in ns, without queueing:
  * 2 * latency_ns + page_size * 8 * 1e9 / bandwidth_bps. */

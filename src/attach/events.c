@@ -6,6 +6,7 @@
  * REMOVE (madvise DONTNEED/FREE/REMOVE) arrives before the kernel zaps the
  * pages, UNMAP and REMAP after the mapping changed. */
 #include "attach.h"
+#include "../engine/policy-call.h"
 #include "../engine/uffd.h"
 
 #include <errno.h>
@@ -36,8 +37,8 @@ static void forget(struct attach_target *t, uintptr_t start, uintptr_t end)
 		pthread_mutex_lock(&r->lock);
 		for (uintptr_t a = lo; a < hi; a += ps) {
 			size_t pg = (a - r->base) / ps;
-			if (r->state[pg] == PAGE_LOCAL) {
-				r->policy->page_gone(r->policy_state, pg);
+			if (r->state[pg] == PAGE_LOCAL || r->state[pg] == PAGE_INACTIVE) {
+				pol_gone(r, pg);
 				r->local_count--;
 				gone++;
 			}
@@ -63,7 +64,9 @@ static void remap(struct attach_target *t, uintptr_t from, uintptr_t to, size_t 
 	size_t *offs = r ? malloc((len / ps) * sizeof(*offs)) : NULL;
 	for (size_t off = 0; offs && off < len; off += ps) {
 		uintptr_t a = from + off;
-		if (vmas_find(t, a) && r->state[(a - r->base) / ps] == PAGE_REMOTE)
+		/* Inactive pages (observed by the policy) are in the store too. */
+		if (vmas_find(t, a) && (r->state[(a - r->base) / ps] == PAGE_REMOTE ||
+					r->state[(a - r->base) / ps] == PAGE_INACTIVE))
 			offs[n++] = off;
 	}
 	forget(t, from, from + len);

@@ -18,6 +18,7 @@
  * and the target unmaps the store and closes its descriptor. */
 #define _GNU_SOURCE
 #include "attach.h"
+#include "../engine/policy-call.h"
 #include "../engine/uffd.h"
 
 #include <errno.h>
@@ -94,8 +95,7 @@ void target_fault(struct attach_target *t, const struct uffd_msg *m, uint64_t t_
 	bool write = m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE;
 	struct region *r = t->region;
 	if (r && vmas_find(t, addr)) {
-		fault_resolve(r, (addr - r->base) >> engine.page_shift, write,
-			      t_seen - t->server.costs.pre);
+		fault_resolve(r, (addr - r->base) >> engine.page_shift, write, t_seen);
 		return;
 	}
 	/* Registered but not emulated (a store image, or memory a mapping
@@ -232,7 +232,7 @@ static int adopt_pages(struct attach_target *t, uint64_t *evicted)
 					continue;
 				size_t pg = (a - r->base) / ps + k;
 				r->state[pg] = PAGE_LOCAL;
-				r->policy->page_local(r->policy_state, pg);
+				pol_local(r, pg, DIME_PAGE_RETURNED);
 				r->local_count++;
 				atomic_store(&r->touched_end, pg + 1);
 			}
@@ -245,15 +245,17 @@ static int adopt_pages(struct attach_target *t, uint64_t *evicted)
 	uint64_t tries = r->local_count;
 	*evicted = 0;
 	while (r->local_count > r->params.local_npages && tries--) {
-		size_t v;
-		if (!r->policy->choose_victim(r->policy_state, &v))
+		uint64_t v;
+		struct dime_policy_choice c = { .victims = &v, .max_victims = 1 };
+		pol_choose(r, &c);
+		if (!c.nvictims || v >= r->npages || r->state[v] != PAGE_LOCAL)
 			break;
 		if (page_out(r, v)) {
 			r->state[v] = PAGE_REMOTE;
 			r->local_count--;
 			(*evicted)++;
 		} else {
-			r->policy->page_local(r->policy_state, v);
+			pol_local(r, v, DIME_PAGE_RETURNED);
 		}
 	}
 	ctr_local_add(r->ctr, r->local_count, r->local_count);

@@ -6,7 +6,8 @@
  *   DIME_LATENCY_NS       decimal
  *   DIME_BANDWIDTH_BPS    decimal, > 0
  *   DIME_LOCAL_PAGES      decimal, > 0
- *   DIME_POLICY           policy name
+ *   DIME_POLICY           policy name, or absolute path of a plug-in
+ *   DIME_EVICT_BATCH      LOW,HIGH (decimal pages; 0,0 = off)
  *   DIME_FIRST_TOUCH      local | remote
  *   DIME_BANDWIDTH_MODEL  shared | per-fault
  *   DIME_MODE             thread | signal
@@ -31,8 +32,8 @@
 static const char *const overridden[] = {
 	"LD_PRELOAD", "PYTHONMALLOC", "DIME_LATENCY_NS", "DIME_BANDWIDTH_BPS",
 	"DIME_LOCAL_PAGES", "DIME_POLICY", "DIME_FIRST_TOUCH", "DIME_BANDWIDTH_MODEL",
-	"DIME_MODE", "DIME_STATS_FD", "DIME_QUIET_FLOOR", "DIME_INSTANCE", "DIME_CONTROL_DIR",
-	"DIME_RUN_PID",
+	"DIME_MODE", "DIME_STATS_FD", "DIME_QUIET_FLOOR", "DIME_EVICT_BATCH", "DIME_INSTANCE",
+	"DIME_CONTROL_DIR", "DIME_RUN_PID",
 };
 
 #define NOVERRIDDEN (sizeof(overridden) / sizeof(overridden[0]))
@@ -87,6 +88,7 @@ char **child_env(char **base, const char *preload, const struct dime_params *p, 
 	env[k++] = var("DIME_FIRST_TOUCH=%s", first_touch_name(p->first_touch));
 	env[k++] = var("DIME_BANDWIDTH_MODEL=%s", bandwidth_model_name(p->bandwidth_model));
 	env[k++] = var("DIME_MODE=%s", mode_name(p->mode));
+	env[k++] = var("DIME_EVICT_BATCH=%" PRIu64 ",%" PRIu64, p->evict_low, p->evict_high);
 	env[k++] = var("DIME_STATS_FD=%d", stats_fd);
 	env[k++] = var("DIME_QUIET_FLOOR=1");
 	env[k++] = var("DIME_INSTANCE=%d", inst->id);

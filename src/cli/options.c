@@ -15,7 +15,9 @@ const struct setting_desc settings[SET_COUNT] = {
 			    "link bandwidth in bits/s, > 0 (default 1000000000)" },
 	[SET_LOCAL_PAGES] = { "--local-pages", "local_npages", "N",
 			      "pages that may be local at once, > 0 (default 100000)" },
-	[SET_POLICY] = { "--policy", "policy", "NAME", "replacement policy (default fifo)" },
+	[SET_POLICY] = { "--policy", "policy", "NAME|PATH",
+			  "replacement policy: fifo (default), random, clock,\n"
+			  "lru, or a plug-in .so (a path with a '/')" },
 	[SET_FIRST_TOUCH] = { "--first-touch", "first_touch", "local|remote",
 			      "local: a page's first touch costs no fetch (default);\n"
 			      "remote: it is charged as one, as in later DiME" },
@@ -26,6 +28,10 @@ const struct setting_desc settings[SET_COUNT] = {
 		       "thread: handler threads resolve faults (default);\n"
 		       "signal: the faulting thread does, faster, but system\n"
 		       "calls on remote pages fail with EFAULT" },
+	[SET_EVICT_BATCH] = { "--evict-batch", "evict_batch", "LOW,HIGH",
+			      "batched eviction: when fewer than LOW pages of the\n"
+			      "budget are free, evict until HIGH are (default 0,0:\n"
+			      "one page per fault beyond the budget)" },
 };
 
 /* Indexed by the enums' values. */
@@ -149,13 +155,29 @@ int setting_apply(struct dime_params *p, enum setting s, const char *value,
 	case SET_LOCAL_PAGES:
 		err = parse_u64(value, &one.local_npages);
 		break;
-	case SET_POLICY:
-		if (strlen(value) >= sizeof(one.policy)) {
-			*detail = "no such policy";
+	case SET_POLICY: {
+		/* The loader's reason (no such file, missing symbol, ABI
+		 * version) is the detail; the CLI is single-threaded. */
+		static char why[512];
+		if (dime_policy_check(value, why, sizeof(why))) {
+			*detail = why;
 			return -1;
 		}
 		strcpy(one.policy, value);
 		break;
+	}
+	case SET_EVICT_BATCH: {
+		const char *comma = strchr(value, ',');
+		char low[32];
+		if (!comma || (size_t)(comma - value) >= sizeof(low))
+			goto bad_name;
+		memcpy(low, value, (size_t)(comma - value));
+		low[comma - value] = 0;
+		err = parse_u64(low, &one.evict_low);
+		if (!err)
+			err = parse_u64(comma + 1, &one.evict_high);
+		break;
+	}
 	case SET_FIRST_TOUCH:
 		if ((v = parse_name(value, first_touch_names, NELEM(first_touch_names))) < 0)
 			goto bad_name;
@@ -184,7 +206,7 @@ int setting_apply(struct dime_params *p, enum setting s, const char *value,
 			[SET_LATENCY] = "too large",
 			[SET_BANDWIDTH] = "must be > 0",
 			[SET_LOCAL_PAGES] = "must be > 0",
-			[SET_POLICY] = "no such policy",
+			[SET_EVICT_BATCH] = "LOW <= HIGH < local pages",
 		};
 		*detail = why[s];
 		return -1;
@@ -211,6 +233,10 @@ int setting_apply(struct dime_params *p, enum setting s, const char *value,
 		break;
 	case SET_MODE:
 		p->mode = one.mode;
+		break;
+	case SET_EVICT_BATCH:
+		p->evict_low = one.evict_low;
+		p->evict_high = one.evict_high;
 		break;
 	default:
 		break;

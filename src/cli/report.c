@@ -47,12 +47,14 @@ void report_human(FILE *f, const struct run_result *res, const struct dime_param
 
 	row_u64(f, s->remote_faults, "remote faults");
 	row_u64(f, s->first_touch_faults, "first-touch faults");
+	row_u64(f, s->soft_faults, "soft faults (observed pages touched)");
 	row_u64(f, s->evictions, "evictions");
 	row_u64(f, s->local_pages_peak, "local pages peak");
 	row_ns(f, s->injected_delay_ns, 1000000, "injected delay (ms)");
 	row_ns(f, s->handling_ns, 1000000, "handling time (ms)");
-	/* handling_ns covers first touches as well as fetches. */
-	uint64_t faults = s->remote_faults + s->first_touch_faults;
+	row_ns(f, s->policy_ns, 1000000, "in the policy (ms)");
+	/* handling_ns covers first touches and soft faults as well as fetches. */
+	uint64_t faults = s->remote_faults + s->first_touch_faults + s->soft_faults;
 	if (faults)
 		row_ns(f, s->handling_ns / faults, 1000, "mean handling per fault (us)");
 	else
@@ -84,16 +86,20 @@ int report_json(FILE *f, const struct run_result *res, const struct dime_params 
 		"{\n"
 		"  \"remote_faults\": %" PRIu64 ",\n"
 		"  \"first_touch_faults\": %" PRIu64 ",\n"
+		"  \"soft_faults\": %" PRIu64 ",\n"
 		"  \"evictions\": %" PRIu64 ",\n"
 		"  \"local_pages\": %" PRIu64 ",\n"
 		"  \"local_pages_peak\": %" PRIu64 ",\n"
 		"  \"injected_delay_ns\": %" PRIu64 ",\n"
 		"  \"handling_ns\": %" PRIu64 ",\n"
+		"  \"policy_ns\": %" PRIu64 ",\n"
+		"  \"soft_fault_ns\": %" PRIu64 ",\n"
 		"  \"processes\": %" PRIu64 ",\n"
 		"  \"wall_ns\": %" PRIu64 ",\n"
 		"  \"exit_status\": %d,\n",
-		s->remote_faults, s->first_touch_faults, s->evictions, s->local_pages,
-		s->local_pages_peak, s->injected_delay_ns, s->handling_ns, res->processes,
+		s->remote_faults, s->first_touch_faults, s->soft_faults, s->evictions,
+		s->local_pages, s->local_pages_peak, s->injected_delay_ns, s->handling_ns,
+		s->policy_ns, s->soft_fault_ns, res->processes,
 		res->wall_ns, res->exit_status);
 	fprintf(f,
 		"  \"config\": {\n"
@@ -108,11 +114,13 @@ int report_json(FILE *f, const struct run_result *res, const struct dime_params 
 		"    \"first_touch\": \"%s\",\n"
 		"    \"bandwidth_model\": \"%s\",\n"
 		"    \"mode\": \"%s\",\n"
+		"    \"evict_batch\": [%" PRIu64 ", %" PRIu64 "],\n"
 		"    \"fetch_ns\": %" PRIu64 "\n"
 		"  },\n"
 		"  \"version\": \"%s\"\n"
 		"}\n",
 		first_touch_name(p->first_touch), bandwidth_model_name(p->bandwidth_model),
-		mode_name(p->mode), dime_fetch_ns(p, page_size()), DIME_VERSION);
+		mode_name(p->mode), p->evict_low, p->evict_high, dime_fetch_ns(p, page_size()),
+		DIME_VERSION);
 	return fflush(f) || ferror(f) ? -1 : 0;
 }

@@ -8,6 +8,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <libgen.h>
 #include <stdlib.h>
@@ -62,7 +63,8 @@ void run_usage(FILE *f)
 	help_line(f, "-c, --config FILE",
 		  "DiME's config file: `key value` lines, # comments;\n"
 		  "keys latency_ns, bandwidth_bps, local_npages, policy,\n"
-		  "first_touch, bandwidth_model, mode; options override it");
+		  "first_touch, bandwidth_model, mode, evict_batch;\n"
+		  "options override it");
 	help_line(f, "--instance N",
 		  "join instance N of `dime config` (its latency, bandwidth\n"
 		  "and local pages apply, its budget is shared); without\n"
@@ -207,6 +209,19 @@ static void check_userfaultfd(const struct dime_params *p)
 	dime_region_destroy(r);
 }
 
+/* A plug-in's path as every process of the run sees it, whatever
+ * directory it changes to. */
+static void absolute_policy(struct dime_params *p)
+{
+	char abs[PATH_MAX];
+	if (!strchr(p->policy, '/') || !realpath(p->policy, abs))
+		return;
+	if (strlen(abs) >= sizeof(p->policy))
+		fail("bad value for --policy (its absolute path is longer than %zu bytes): '%s'",
+		     sizeof(p->policy) - 1, shown(abs));
+	strcpy(p->policy, abs);
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec t;
@@ -249,8 +264,14 @@ int cmd_run(int argc, char **argv)
 			fail("bad value for %s: '%s'", settings[s].option, shown(o.values[s]));
 	}
 	const char *bad;
-	if (dime_params_check(&p, &bad))
+	if (dime_params_check(&p, &bad)) {
+		if (!strcmp(bad, "evict_batch"))
+			fail("invalid configuration: 'evict_batch' %" PRIu64 ",%" PRIu64
+			     " (needs LOW <= HIGH < local pages %" PRIu64 ")",
+			     p.evict_low, p.evict_high, p.local_npages);
 		fail("invalid configuration: '%s'", bad);
+	}
+	absolute_policy(&p);
 	if (o.stats_json)
 		check_json_path(o.stats_json);
 

@@ -35,7 +35,8 @@ enum {
 	CALIB_WARMUP = 1,   /* passes not timed */
 	CALIB_FAULTS = 640, /* timed faults */
 	CALIB_ROUNDS = 3,
-	CALIB_DELAYED_ROUNDS = 2,
+	CALIB_DELAYED_ROUNDS = 6, /* three at each of two fetch times */
+	CALIB_DELAYED_FAULTS = 320,
 	CALIB_AGREE = 10,  /* % two rounds may differ by and end the search */
 };
 
@@ -45,11 +46,15 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Mean of v[] without its lowest and highest 5 %, at least 0. */
+/* Mean of v[] without its highest 1 %, at least 0: a fault's costs have
+ * a long tail (interrupts, wake-ups), and what the mean leaves out here
+ * makes every later fault that much longer on average; the top 1 % are the
+ * vCPU descheduled, tens of microseconds that would drag a mean of a few
+ * hundred samples. */
 static uint64_t central_mean(int64_t *v, int n)
 {
 	qsort(v, (size_t)n, sizeof(*v), cmp_i64);
-	int lo = n / 20, hi = n - n / 20;
+	int lo = 0, hi = n - n / 100;
 	int64_t sum = 0;
 	for (int i = lo; i < hi; i++)
 		sum += v[i];
@@ -59,24 +64,38 @@ static uint64_t central_mean(int64_t *v, int n)
 
 enum { N = CALIB_FAULTS };
 
+/* Of n rounds at one fetch time, the one with the least pre + post: a
+ * round disturbed by another process makes dime's costs look larger, and
+ * taking that would make every later fault shorter than configured; a
+ * busy machine may make faults longer, not shorter. */
+static struct cost_point least_point(const struct cost_point *p, int n)
+{
+	int best = 0;
+	for (int i = 1; i < n; i++)
+		if (p[i].pre + p[i].post < p[best].pre + p[best].post)
+			best = i;
+	return p[best];
+}
+
 struct samples {
 	uint64_t seen[N], pagein[N]; /* engine: fault seen, page-in started */
+	uint64_t pagein_end[N];      /* engine: page-in done */
 	uint64_t t0[N], t1[N];       /* program: around the access */
 	int64_t d[N];
 };
 
 /* One round on a fresh region. Returns 0 and the costs, or -errno. */
-static int round_costs(struct server *s, struct samples *b, uint64_t latency_ns,
+static int round_costs(struct server *s, struct samples *b, uint64_t latency_ns, int faults,
 		       struct server_costs *out)
 {
 	struct dime_params p;
 	dime_params_init(&p);
 	p.size = CALIB_PAGES * engine.page_size;
 	p.local_npages = CALIB_LOCAL;
-	p.latency_ns = latency_ns;
+	p.latency_ns = 0; /* the warm-up goes fast; the latency is set after it */
 	p.bandwidth_bps = UINT64_MAX; /* transfer time rounds to zero */
 	p.mode = s->mode;
-	struct calib_log log = { .cap = N, .seen = b->seen, .pagein = b->pagein };
+	struct calib_log log = { .cap = faults, .seen = b->seen, .pagein = b->pagein, .pagein_end = b->pagein_end };
 
 	struct region *r;
 	int err = region_new(&p, s, &r);
@@ -89,8 +108,11 @@ static int round_costs(struct server *s, struct samples *b, uint64_t latency_ns,
 	for (int pass = 0; pass <= CALIB_WARMUP; pass++)
 		for (int i = 0; i < CALIB_PAGES; i++)
 			mem[i * ps] += 1;
+	/* No fault in flight now; the faults measured do not settle debts. */
+	r->latency_ticks = clock_ns_to_ticks(latency_ns);
+	atomic_store(&r->delay_debt, 0);
 	r->calib = &log;
-	for (int n = 0; n < N; n++) {
+	for (int n = 0; n < faults; n++) {
 		b->t0[n] = clock_ticks();
 		(void)mem[(n % CALIB_PAGES) * ps];
 		b->t1[n] = clock_ticks();
@@ -101,7 +123,7 @@ static int round_costs(struct server *s, struct samples *b, uint64_t latency_ns,
 	/* Pair each access with the fault seen inside it; an access that
 	 * took another path (none is expected) is left out. */
 	int m = 0, j = 0;
-	for (int i = 0; i < N && j < log.n; i++) {
+	for (int i = 0; i < faults && j < log.n; i++) {
 		while (j < log.n && log.seen[j] < b->t0[i])
 			j++;
 		if (j == log.n || log.pagein[j] > b->t1[i])
@@ -110,10 +132,11 @@ static int round_costs(struct server *s, struct samples *b, uint64_t latency_ns,
 		b->t1[m] = b->t1[i];
 		b->seen[m] = log.seen[j];
 		b->pagein[m] = log.pagein[j];
+		b->pagein_end[m] = log.pagein_end[j];
 		m++;
 		j++;
 	}
-	if (m < N / 2)
+	if (m < faults / 2)
 		return -EAGAIN;
 	for (int i = 0; i < m; i++)
 		b->d[i] = (int64_t)(b->seen[i] - b->t0[i]);
@@ -122,6 +145,9 @@ static int round_costs(struct server *s, struct samples *b, uint64_t latency_ns,
 		b->d[i] = (int64_t)(b->t1[i] - b->pagein[i]);
 	out->post = central_mean(b->d, m);
 	for (int i = 0; i < m; i++)
+		b->d[i] = (int64_t)(b->pagein_end[i] - b->pagein[i]);
+	out->handoff = central_mean(b->d, m);
+	for (int i = 0; i < m; i++)
 		b->d[i] = (int64_t)(b->t1[i] - b->t0[i]);
 	out->floor = central_mean(b->d, m);
 	return 0;
@@ -129,14 +155,14 @@ static int round_costs(struct server *s, struct samples *b, uint64_t latency_ns,
 
 int server_calibrate(struct server *s)
 {
-	s->costs = (struct server_costs){ 0, 0, 0 };
+	s->costs = (struct server_costs){ 0 };
 	struct samples *b = book_alloc(sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	struct server_costs best = { 0, 0, 0 }, c;
+	struct server_costs best = { 0 }, c;
 	int err = 0;
 	for (int round = 0; round < CALIB_ROUNDS; round++) {
-		err = round_costs(s, b, 0, &c);
+		err = round_costs(s, b, 0, N, &c);
 		if (err == -EAGAIN)
 			continue;
 		if (err)
@@ -149,24 +175,29 @@ int server_calibrate(struct server *s)
 		if (agree)
 			break;
 	}
-	/* pre and post as faults with a delay have them: after a busy-wait
-	 * (and evictions done inside it) the page-in and the return to the
-	 * program take longer than back to back. Of two rounds the one with
-	 * the smaller sum: a fault may come out longer than configured, not
-	 * shorter. */
-	uint64_t sum = UINT64_MAX;
+	/* pre, post and handoff as faults with a delay have them: after a
+	 * busy-wait the trap, the page-in and the return to the program take
+	 * longer than back to back, the more the longer the wait. Rounds at
+	 * a fetch time about the floor and at four times that, in turn, the
+	 * least of each point's rounds. What a point's noise leaves is an
+	 * error the delay debt (fault.c) cannot see. */
+	enum { PER_POINT = CALIB_DELAYED_ROUNDS / 2 };
+	struct cost_point pt[2][PER_POINT];
+	int got[2] = { 0, 0 };
 	for (int round = 0; best.floor && err != -ENOMEM && round < CALIB_DELAYED_ROUNDS; round++) {
-		err = round_costs(s, b, clock_ticks_to_ns(best.floor), &c);
+		int k = round % 2;
+		uint64_t f = clock_ticks_to_ns(best.floor), lat = k ? 2 * f : f / 2;
+		err = round_costs(s, b, lat, CALIB_DELAYED_FAULTS, &c);
 		if (err == -EAGAIN)
 			continue;
 		if (err)
 			break;
-		if (c.pre + c.post < sum) {
-			sum = c.pre + c.post;
-			best.pre = c.pre;
-			best.post = c.post;
-		}
+		pt[k][got[k]++] = (struct cost_point){ clock_ns_to_ticks(2 * lat), c.pre, c.post,
+						       c.handoff };
 	}
+	if (got[0] && got[1])
+		for (int k = 0; k < 2; k++)
+			best.at[k] = least_point(pt[k], got[k]);
 	book_free(b, sizeof(*b));
 	/* No usable round (faults lost to an unexpected path) leaves the costs
 	 * at zero: delays are then added on top of dime's handling, as in the

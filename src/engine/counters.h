@@ -22,6 +22,9 @@ struct counters {
 	_Atomic uint64_t injected_delay_ns;
 	_Atomic uint64_t handling_ns;
 	_Atomic uint64_t faults_total_ns; /* trap to resume, estimated */
+	_Atomic uint64_t soft_faults;     /* touches of inactive pages */
+	_Atomic uint64_t policy_ns;       /* in the policy's callbacks */
+	_Atomic uint64_t soft_fault_ns;   /* handling soft faults */
 	/* Remote faults by their time from trap to resume (estimated), in
 	 * log2 buckets: bucket b counts [2^b, 2^(b+1)) ns. */
 	_Atomic uint64_t fault_hist[CTR_HIST_BUCKETS];
@@ -74,6 +77,9 @@ static inline void counters_read(const struct counters *c, struct dime_stats *ou
 	out->local_pages_peak = atomic_load(&c->local_pages_peak);
 	out->injected_delay_ns = atomic_load(&c->injected_delay_ns);
 	out->handling_ns = atomic_load(&c->handling_ns);
+	out->soft_faults = atomic_load(&c->soft_faults);
+	out->policy_ns = atomic_load(&c->policy_ns);
+	out->soft_fault_ns = atomic_load(&c->soft_fault_ns);
 }
 
 #endif

@@ -24,23 +24,38 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 /* Start-up measurements travel to exec'd descendants in DIME_CALIBRATION,
  * so a shell pipeline under dime does not measure again in every process:
- * "v1,<ticks per ns, 2^-20>,<pre>,<post>,<floor> for thread mode,<same>
- * for signal mode", costs in ticks, a mode not measured yet all zero. */
+ * "v3,<ticks per ns, 2^-20>" then for thread mode and for signal mode
+ * ",<pre>,<post>,<handoff>,<floor>" and twice ",<fetch>,<pre>,<post>,
+ * <handoff>" (struct server_costs), costs in ticks, a mode not measured
+ * yet all zero. */
 #define CALIBRATION_ENV "DIME_CALIBRATION"
+enum { COSTS_N = 12 }; /* numbers per mode */
+
+static uint64_t *cost_field(struct server_costs *c, int i)
+{
+	uint64_t *f[COSTS_N] = { &c->pre,	     &c->post,		&c->handoff,	    &c->floor,
+				 &c->at[0].fetch,    &c->at[0].pre,	&c->at[0].post,	    &c->at[0].handoff,
+				 &c->at[1].fetch,    &c->at[1].pre,	&c->at[1].post,	    &c->at[1].handoff };
+	return f[i];
+}
 
 static bool costs_from_env(void)
 {
 	const char *s = getenv(CALIBRATION_ENV);
-	unsigned long long v[7];
-	int used = 0;
-	if (!s || sscanf(s, "v1,%llu,%llu,%llu,%llu,%llu,%llu,%llu%n", &v[0], &v[1], &v[2], &v[3],
-			 &v[4], &v[5], &v[6], &used) != 7 || s[used] || !v[0])
+	unsigned long long v[1 + 2 * COSTS_N];
+	int n = 0, used = 0;
+	if (!s || strncmp(s, "v3", 2))
+		return false;
+	for (s += 2; n < 1 + 2 * COSTS_N && sscanf(s, ",%llu%n", &v[n], &used) == 1; s += used)
+		n++;
+	if (n != 1 + 2 * COSTS_N || *s || !v[0])
 		return false;
 	clock_ticks_per_ns_q20 = v[0];
 	clock_ns_per_tick_q20 = (uint64_t)(((unsigned __int128)1 << 40) / v[0]);
 	for (int m = 0; m < 2; m++) {
 		struct server *sv = &engine.servers[m];
-		sv->costs = (struct server_costs){ v[1 + 3 * m], v[2 + 3 * m], v[3 + 3 * m] };
+		for (int i = 0; i < COSTS_N; i++)
+			*cost_field(&sv->costs, i) = v[1 + m * COSTS_N + i];
 		sv->calibrated = sv->costs.floor != 0;
 	}
 	return true;
@@ -48,13 +63,12 @@ static bool costs_from_env(void)
 
 void engine_export_costs(void)
 {
-	char buf[256];
-	const struct server_costs *t = &engine.servers[0].costs, *g = &engine.servers[1].costs;
-	snprintf(buf, sizeof(buf), "v1,%llu,%llu,%llu,%llu,%llu,%llu,%llu",
-		 (unsigned long long)clock_ticks_per_ns_q20, (unsigned long long)t->pre,
-		 (unsigned long long)t->post, (unsigned long long)t->floor,
-		 (unsigned long long)g->pre, (unsigned long long)g->post,
-		 (unsigned long long)g->floor);
+	char buf[512];
+	int len = snprintf(buf, sizeof(buf), "v3,%llu", (unsigned long long)clock_ticks_per_ns_q20);
+	for (int m = 0; m < 2; m++)
+		for (int i = 0; i < COSTS_N; i++)
+			len += snprintf(buf + len, sizeof(buf) - (size_t)len, ",%llu",
+					(unsigned long long)*cost_field(&engine.servers[m].costs, i));
 	setenv(CALIBRATION_ENV, buf, 1);
 }
 
@@ -82,6 +96,7 @@ int server_start(struct server *s)
 	if (caps->open_errno)
 		return -caps->open_errno;
 	engine.use_move = caps->has_move && !getenv("DIME_NO_MOVE");
+	engine.copy_in_always = getenv("DIME_COPY_IN") != NULL;
 	if (!engine.use_move && !caps->has_wp)
 		return -ENOTSUP;
 	/* Handler threads exist to serve the kernel's own accesses too; with

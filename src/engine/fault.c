@@ -23,6 +23,7 @@
 #include "delay.h"
 #include "instance.h"
 #include "internal.h"
+#include "policy-call.h"
 #include "uffd.h"
 
 #include <sched.h>
@@ -31,7 +32,22 @@
 /* Most evictions a region leaves due, and most pages one call moves out
  * (a bound on the time one fault spends on others' evictions). */
 #define EVICT_SLACK 64
-#define EVICT_CHUNK 16
+#define EVICT_CHUNK 32
+
+/* Delay debt. A fault's page-in is due at its deadline less the calibrated
+ * page-in-and-return time (post). When the handler sees that it starts the
+ * page-in late (it was preempted while waiting, or evictions took longer
+ * than the fetch had room for), the lateness is added to the region's
+ * debt; so is the time the page-in itself took beyond its calibrated
+ * share of post (handoff), and a page-in faster than that is subtracted.
+ * Later faults wait that much less or, for a credit, more (settle_debt()):
+ * the emulated time is then right on average, not only when nothing went
+ * wrong. A long stall (the vCPU descheduled for milliseconds) is forgiven
+ * beyond DEBT_MAX_NS, so that the faults after it keep the configured
+ * shape instead of all running at dime's floor. */
+#define DEBT_MAX_NS 1000000
+/* Most pages one call makes inactive for the policy to observe. */
+#define OBSERVE_MAX (2 * EVICT_CHUNK)
 
 /* Page-out cost per page in ticks, a running average over all regions:
  * whether a fault has time to move its victims out. */
@@ -52,15 +68,52 @@ static uint64_t slack(const struct region *r)
 	return s < EVICT_SLACK ? s : EVICT_SLACK;
 }
 
-/* Picks up to n due victims, oldest first, and marks them EVICTING. Region
- * lock held. Returns how many it picked into pg[]. */
-static unsigned take_due(struct region *r, size_t *pg, unsigned n)
+/* What one take_due() sends out: victims (to become REMOTE) and pages the
+ * policy wants observed (to become INACTIVE), both marked EVICTING. */
+struct outgoing {
+	size_t victim[EVICT_CHUNK];
+	unsigned nvictims;
+	size_t observe[OBSERVE_MAX];
+	unsigned nobserve;
+};
+
+/* Takes p out of o's observations; whether it was there. */
+static bool drop_observe(struct outgoing *o, size_t p)
 {
-	unsigned k = 0;
+	for (unsigned i = 0; i < o->nobserve; i++)
+		if (o->observe[i] == p) {
+			o->observe[i] = o->observe[--o->nobserve];
+			return true;
+		}
+	return false;
+}
+
+/* Asks the policy for up to n of the due victims, best first, and marks
+ * them EVICTING; an inactive victim is in the store already and becomes
+ * REMOTE at once. Marks the pages the policy wants observed too. Region
+ * lock held. */
+static void take_due(struct region *r, struct outgoing *o, unsigned n)
+{
 	uint64_t tries = r->local_count;
-	while (k < n && r->evict_due) {
-		size_t v;
-		if (!tries-- || !r->policy->choose_victim(r->policy_state, &v)) {
+	o->nvictims = o->nobserve = 0;
+	while (o->nvictims < n && r->evict_due) {
+		uint64_t v[EVICT_CHUNK], obs[OBSERVE_MAX];
+		uint64_t want = n - o->nvictims;
+		struct dime_policy_choice c = {
+			.victims = v,
+			.max_victims = want < r->evict_due ? want : r->evict_due,
+			.observe = obs,
+			.max_observe = OBSERVE_MAX - o->nobserve,
+		};
+		pol_choose(r, &c);
+		for (size_t i = 0; i < c.nobserve; i++) {
+			uint64_t p = obs[i];
+			if (p < r->npages && r->state[p] == PAGE_LOCAL && !region_pinned(r, p)) {
+				r->state[p] = PAGE_EVICTING; /* stays in local_count */
+				o->observe[o->nobserve++] = p;
+			}
+		}
+		if (!c.nvictims || tries < c.nvictims) {
 			/* Every local page is in flight or pinned: the due
 			 * evictions cannot happen, those pages stay local (a
 			 * later fault counts them again if they still exceed
@@ -70,21 +123,43 @@ static unsigned take_due(struct region *r, size_t *pg, unsigned n)
 			r->evict_due = 0;
 			break;
 		}
-		if (r->state[v] == PAGE_FETCHING || region_pinned(r, v)) {
-			/* Still arriving (its fault stalled while others cycled
-			 * through the budget), or pinned across a fork(): passed
-			 * over and kept. */
-			r->policy->page_local(r->policy_state, v);
-			continue;
+		tries -= c.nvictims;
+		for (size_t i = 0; i < c.nvictims; i++) {
+			uint64_t p = v[i];
+			if (p >= r->npages)
+				continue;
+			if (r->state[p] == PAGE_EVICTING && drop_observe(o, p)) {
+				/* Asked to observe and now chosen (it went round
+				 * the policy's order within this call): it leaves
+				 * instead. Still counted local until now. */
+				r->local_count--;
+				r->evict_due--;
+				o->victim[o->nvictims++] = p;
+				continue;
+			}
+			if (r->state[p] == PAGE_FETCHING || r->state[p] == PAGE_EVICTING ||
+			    region_pinned(r, p)) {
+				/* Still arriving (its fault stalled while others
+				 * cycled through the budget, or a soft fault),
+				 * being observed by another thread, or pinned
+				 * across a fork(): passed over and kept. */
+				pol_local(r, p, DIME_PAGE_RETURNED);
+				continue;
+			}
+			if (r->state[p] == PAGE_INACTIVE) {
+				r->state[p] = PAGE_REMOTE;
+				r->local_count--;
+				r->evict_due--;
+				continue;
+			}
+			if (r->state[p] != PAGE_LOCAL)
+				continue;
+			r->state[p] = PAGE_EVICTING;
+			r->local_count--;
+			r->evict_due--;
+			o->victim[o->nvictims++] = p;
 		}
-		if (r->state[v] != PAGE_LOCAL)
-			continue;
-		r->state[v] = PAGE_EVICTING;
-		r->local_count--;
-		r->evict_due--;
-		pg[k++] = v;
 	}
-	return k;
 }
 
 static int cmp_size(const void *a, const void *b)
@@ -93,13 +168,14 @@ static int cmp_size(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Moves out victims from take_due() and records where they went. */
-static void evict(struct region *r, size_t *pg, unsigned n)
+/* Moves out pages from take_due() and records where they went: REMOTE,
+ * or INACTIVE if `observed`. */
+static void evict(struct region *r, size_t *pg, unsigned n, bool observed)
 {
 	if (!n)
 		return;
 	uint64_t t0 = clock_ticks();
-	bool ok[EVICT_CHUNK];
+	bool ok[OBSERVE_MAX];
 	qsort(pg, n, sizeof(*pg), cmp_size);
 	for (unsigned i = 0; i < n;) {
 		unsigned run = 1;
@@ -119,12 +195,16 @@ static void evict(struct region *r, size_t *pg, unsigned n)
 	pthread_mutex_lock(&r->lock);
 	for (unsigned i = 0; i < n; i++) {
 		if (ok[i]) {
-			r->state[pg[i]] = PAGE_REMOTE;
+			r->state[pg[i]] = observed ? PAGE_INACTIVE : PAGE_REMOTE;
+		} else if (observed) {
+			/* Stays mapped: it will not report, which only costs
+			 * the policy one observation. */
+			r->state[pg[i]] = PAGE_LOCAL;
 		} else {
 			/* The page could not be moved: it stays local. */
 			r->state[pg[i]] = PAGE_LOCAL;
 			r->local_count++;
-			r->policy->page_local(r->policy_state, pg[i]);
+			pol_local(r, pg[i], DIME_PAGE_RETURNED);
 			failed++;
 		}
 	}
@@ -141,22 +221,94 @@ static void evict(struct region *r, size_t *pg, unsigned n)
 	atomic_store_explicit(&evict_cost, avg ? (7 * avg + per) / 8 : per, memory_order_relaxed);
 }
 
+static void send_out(struct region *r, struct outgoing *o)
+{
+	evict(r, o->victim, o->nvictims, false);
+	evict(r, o->observe, o->nobserve, true);
+}
+
+/* How many pages to evict now that a page came in: beyond the budget,
+ * or, with watermarks, down to evict_high free pages once fewer than
+ * evict_low are. Region lock held. */
+static uint64_t evictions_needed(const struct region *r)
+{
+	uint64_t in = r->local_count - r->evict_due, budget = r->params.local_npages;
+	if (r->params.evict_high)
+		return in + r->params.evict_low > budget ? in + r->params.evict_high - budget : 0;
+	return in > budget ? in - budget : 0;
+}
+
 void fault_drain(struct region *r)
 {
-	size_t pg[EVICT_CHUNK];
+	struct outgoing o;
 	for (;;) {
 		pthread_mutex_lock(&r->lock);
-		unsigned n = take_due(r, pg, EVICT_CHUNK);
+		take_due(r, &o, EVICT_CHUNK);
 		pthread_mutex_unlock(&r->lock);
-		if (!n)
+		if (!o.nvictims && !o.nobserve)
 			return;
-		evict(r, pg, n);
+		send_out(r, &o);
 	}
 }
 
-void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
+/* Adds d ticks (negative: a fault ended early) to r's debt, within
+ * +-DEBT_MAX_NS. */
+static void add_debt(struct region *r, int64_t d)
 {
-	uint64_t t_seen = clock_ticks();
+	if (r->calib)
+		return; /* measuring dime's own costs: each fault as it comes */
+	int64_t cap = (int64_t)clock_ns_to_ticks(DEBT_MAX_NS);
+	int64_t debt = atomic_load_explicit(&r->delay_debt, memory_order_relaxed), to;
+	do {
+		to = debt + d;
+		to = to > cap ? cap : to < -cap ? -cap : to;
+	} while (!atomic_compare_exchange_weak_explicit(&r->delay_debt, &debt, to,
+							memory_order_relaxed, memory_order_relaxed));
+}
+
+/* What of the region's delay debt this fault settles: ticks by which it
+ * counts as having begun earlier (a credit: later). At most half the wait
+ * it would have, so no fault ends before dime's floor and every fault that
+ * can wait still does (a long stall is paid back over several faults, not
+ * by a run of faults at the floor); a credit at most doubles the wait. The
+ * fault's begin moves, not only its wait, so that on the shared link a
+ * stream of fetches catches up too instead of queueing behind the
+ * reservation of the fault that ran late. */
+static int64_t settle_debt(struct region *r, uint64_t t_begin)
+{
+	int64_t room = (int64_t)(t_begin + 2 * r->latency_ticks + r->transfer_ticks -
+				 r->costs.post - clock_ticks());
+	int64_t debt = atomic_load_explicit(&r->delay_debt, memory_order_relaxed);
+	while (debt != 0 && room > 0) {
+		int64_t half = room / 2;
+		int64_t pay = debt < half ? (debt > -room ? debt : -room) : half;
+		if (atomic_compare_exchange_weak_explicit(&r->delay_debt, &debt, debt - pay,
+							  memory_order_relaxed, memory_order_relaxed))
+			return pay;
+	}
+	return 0;
+}
+
+/* Busy-waits until the page-in is due. Returns the ticks spent waiting. */
+static uint64_t wait_deadline(struct region *r, uint64_t deadline)
+{
+	uint64_t t0 = clock_ticks(), spun = 0;
+	if ((int64_t)(deadline - t0) > 0) {
+		clock_spin_until(deadline);
+		spun = clock_ticks() - t0;
+	}
+	/* Started the page-in late: preempted while waiting, or evictions
+	 * and bookkeeping took longer than the fetch. */
+	int64_t late = (int64_t)(clock_ticks() - deadline);
+	if (late > 0)
+		add_debt(r, late);
+	return spun;
+}
+
+void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
+{
+	/* The fault began one trap (and wake-up) before the handler saw it. */
+	uint64_t t_begin = t_seen - r->costs.pre;
 	enum page_state st;
 
 	pthread_mutex_lock(&r->lock);
@@ -188,31 +340,43 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 		page_in(r, pg, false, write, true);
 		return;
 	}
+	if (st == PAGE_INACTIVE) {
+		soft_fault(r, pg, write, t_seen);
+		return;
+	}
 	bool remote = st == PAGE_REMOTE;
 	bool delayed = remote || r->params.first_touch == DIME_FIRST_TOUCH_REMOTE;
 	r->state[pg] = PAGE_FETCHING;
 	r->local_count++;
 	/* The policy learns of the page now, under the lock that ordered the
 	 * faults, so its order is the order in which they were taken. */
-	r->policy->page_local(r->policy_state, pg);
+	pol_local(r, pg, remote ? DIME_PAGE_FETCHED : DIME_PAGE_FIRST_TOUCH);
 	/* Beyond the budget: the oldest local pages are remote from now on
 	 * (usually one; more when pages came back from elsewhere, e.g. the
-	 * program unpinned them). */
-	uint64_t evicts = 0;
-	if (r->inst)
-		evicts = instance_evictions(r, pg);
-	else if (r->local_count > r->params.local_npages + r->evict_due)
-		evicts = r->local_count - r->params.local_npages - r->evict_due;
+	 * program unpinned them, or a watermark batch). */
+	uint64_t evicts = r->inst ? instance_evictions(r, pg) : evictions_needed(r);
 	r->evict_due += evicts;
-	uint64_t deadline = delayed ? delay_deadline(r, t_begin) - r->server->costs.post : 0;
-	/* The due pages leave now if this fetch has the time (the victims are
-	 * gone before the new page arrives) or if too many are due. */
-	uint64_t need = r->evict_due * atomic_load_explicit(&evict_cost, memory_order_relaxed);
-	bool in_time = delayed && (int64_t)(deadline - clock_ticks() - need) > 0;
-	size_t victims[EVICT_CHUNK];
-	unsigned nv = 0;
-	if (in_time || r->evict_due > slack(r))
-		nv = take_due(r, victims, EVICT_CHUNK);
+	uint64_t deadline = 0;
+	if (delayed)
+		deadline = delay_deadline(r, t_begin - (uint64_t)settle_debt(r, t_begin)) - r->costs.post;
+	/* As many due pages leave now as this fetch has the time for (they
+	 * are gone before the new page arrives), all of a chunk if too many
+	 * are due or a watermark batch is due (it leaves at once, in as few
+	 * moves as it can). */
+	unsigned fit = 0;
+	if (delayed) {
+		int64_t room = (int64_t)(deadline - clock_ticks());
+		uint64_t cost = atomic_load_explicit(&evict_cost, memory_order_relaxed);
+		if (room > 0)
+			fit = !cost || (uint64_t)room / cost >= EVICT_CHUNK ? EVICT_CHUNK
+									  : (unsigned)((uint64_t)room / cost);
+	}
+	bool batch = evicts && r->params.evict_high;
+	if (batch || r->evict_due > slack(r))
+		fit = EVICT_CHUNK;
+	struct outgoing out = { 0 };
+	if (fit)
+		take_due(r, &out, fit);
 	uint64_t local = r->local_count - r->evict_due;
 	if (r->inst)
 		instance_sync(r);
@@ -226,27 +390,15 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 		RCTR_LOCAL_SUB(r, evicts - 1);
 
 	uint64_t t_evict = clock_ticks();
-	evict(r, victims, nv);
-	if (in_time && nv == EVICT_CHUNK)
+	send_out(r, &out);
+	if (batch && out.nvictims == EVICT_CHUNK)
 		fault_drain(r);
 	t_evict = clock_ticks() - t_evict;
 
 	uint64_t spun = 0;
-	if (delayed) {
-		uint64_t t0 = clock_ticks();
-		if ((int64_t)(deadline - t0) > 0) {
-			clock_spin_until(deadline);
-			spun = clock_ticks() - t0;
-		}
-	}
-	if (r->calib && r->calib->n < r->calib->cap) {
-		/* When the handler saw it: the calibration's pre is made of these. */
-		r->calib->seen[r->calib->n] = t_begin + r->server->costs.pre;
-		r->calib->pagein[r->calib->n] = clock_ticks();
-		if (r->calib->evict)
-			r->calib->evict[r->calib->n] = t_evict;
-		r->calib->n++;
-	}
+	if (delayed)
+		spun = wait_deadline(r, deadline);
+	uint64_t t_in = clock_ticks();
 	/* Counted before the page-in: the thread it wakes on this CPU runs at
 	 * once and may look at the counters before this one runs again. */
 	if (remote) {
@@ -262,7 +414,7 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 	 * page-in could be lost with the process. */
 	if (remote)
 		RCTR_ADD(r, fault_hist[ctr_hist_bucket(clock_ticks_to_ns(
-				    clock_ticks() + r->server->costs.post - t_begin))], 1);
+				    clock_ticks() + r->costs.post - t_begin))], 1);
 	note_local(r, pg);
 	/* The page is LOCAL before its thread runs again: on a handler's CPU
 	 * that thread runs at once when woken, and this handler only when
@@ -276,8 +428,24 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin)
 	pthread_mutex_unlock(&r->lock);
 	if (r->server->mode == DIME_MODE_THREAD)
 		uffd_wake(r->server->uffd, r->base + (pg << engine.page_shift), engine.page_size);
+	/* The page-in took longer or shorter than calibrated: this fault
+	 * ends that much later or earlier, later faults make up for it. (The
+	 * wake-up is not timed: in thread mode the woken thread runs first,
+	 * and this handler only when that thread blocks again.) */
+	if (delayed && r->costs.handoff)
+		add_debt(r, (int64_t)(t_done - t_in) - (int64_t)r->costs.handoff);
+	if (r->calib && r->calib->n < r->calib->cap) {
+		/* When the handler saw it: the calibration's pre is made of these. */
+		r->calib->seen[r->calib->n] = t_seen;
+		r->calib->pagein[r->calib->n] = t_in;
+		if (r->calib->evict)
+			r->calib->evict[r->calib->n] = t_evict;
+		if (r->calib->pagein_end)
+			r->calib->pagein_end[r->calib->n] = t_done;
+		r->calib->n++;
+	}
 
-	uint64_t total_ns = clock_ticks_to_ns(t_done + r->server->costs.post - t_begin);
+	uint64_t total_ns = clock_ticks_to_ns(t_done + r->costs.post - t_begin);
 	RCTR_ADD(r, handling_ns, clock_ticks_to_ns(t_done - t_seen - spun));
 	RCTR_ADD(r, faults_total_ns, total_ns);
 }
@@ -289,8 +457,10 @@ static void forget_due_in_child(void)
 {
 	for (size_t i = 0; i < sizeof(engine.regions) / sizeof(engine.regions[0]); i++) {
 		struct region *r = atomic_load_explicit(&engine.regions[i], memory_order_relaxed);
-		if (r)
+		if (r) {
 			r->evict_due = 0;
+			atomic_store_explicit(&r->delay_debt, 0, memory_order_relaxed);
+		}
 	}
 }
 

@@ -7,7 +7,7 @@
  * arrival. Each process publishes its local count (member.local, summed in
  * instance.local by atomic deltas) and the ticket of the page its policy
  * would evict next (member.oldest, the age the policy reports through
- * peek_victim). A fault that takes the instance over local_npages looks
+ * peek). A fault that takes the instance over local_npages looks
  * for the process whose next victim is oldest: if that is another process,
  * it asks that process to evict (member.req, and a futex wake of its
  * evictor thread); otherwise, or when too many requests are outstanding,
@@ -78,9 +78,9 @@ static void attach(struct region *r, int id)
  * UINT64_MAX. r->lock held. */
 static uint64_t age_of_next(struct region *r, size_t skip)
 {
-	size_t v;
-	if (!r->policy->peek_victim || !r->policy->peek_victim(r->policy_state, skip, &v) ||
-	    r->state[v] != PAGE_LOCAL)
+	uint64_t v;
+	if (!r->policy->peek || !r->policy->peek(r->policy_state, skip, &v) || v >= r->npages ||
+	    (r->state[v] != PAGE_LOCAL && r->state[v] != PAGE_INACTIVE))
 		return UINT64_MAX;
 	return r->inst->ticket[v];
 }
@@ -162,7 +162,7 @@ uint64_t instance_evictions(struct region *r, size_t pg)
 	uint64_t over = total - pending - budget;
 	uint64_t mine = r->local_count - r->evict_due;
 	uint64_t my_age = age_of_next(r, r->evict_due);
-	struct ctl_member *q = r->policy->peek_victim ? oldest_other(r, my_age) : NULL;
+	struct ctl_member *q = r->policy->peek ? oldest_other(r, my_age) : NULL;
 	if (q && pending < PENDING_MAX) {
 		uint32_t have = atomic_load(&q->req);
 		uint64_t ask = over;

@@ -13,15 +13,21 @@
  *
  * Where a page's bytes are, by state (the invariant every path keeps):
  *   UNTOUCHED  nowhere: it reads as zeroes.
- *   LOCAL      mapped at base + off.
+ *   LOCAL      mapped at base + off (the store slot may hold a stale
+ *              copy, left by a page-in that copied: never read, dropped
+ *              before the slot is used again).
  *   REMOTE     in the store at store + off (or nowhere, if the program
  *              zapped it behind dime's back: it then reads as zeroes).
  *   FETCHING   moving store -> base by the thread that set the state.
  *   EVICTING   moving base -> store by the thread that set the state.
- * Pages move with UFFDIO_MOVE, which is atomic: a byte is always in exactly
- * one of the two places, also as seen by a concurrent fork().
+ *   INACTIVE   in the store, yet local: the policy asked to observe it
+ *              (include/dime/policy.h); the next access is a soft fault.
+ * Page-out moves with UFFDIO_MOVE, which is atomic: the current bytes are
+ * always in exactly one place, also as seen by a concurrent fork() (whose
+ * child takes a page mapped at base as LOCAL, region.c).
  *
- * Locking: region->lock protects state[], local_count and the policy. It is
+ * Locking: region->lock protects state[], local_count and the policy (every
+ * callback runs under it: policy-call.h). It is
  * never held across a busy-wait or a page move, and never by a thread that
  * touches emulated memory. engine.lock protects the region table and server
  * start-up; handler threads never take it.
@@ -43,16 +49,27 @@ enum page_state {
 	PAGE_REMOTE = 2,
 	PAGE_FETCHING = 3,
 	PAGE_EVICTING = 4,
+	PAGE_INACTIVE = 5,
 };
 
 #include "counters.h"
 
 /* Start-up measurement of dime's own costs in one mode, in ticks:
- *   pre   from the faulting access to the handler seeing the fault,
- *   post  from starting the page-in to the program running again,
- *   floor the whole remote fault at zero configured delay. */
+ *   pre     from the faulting access to the handler seeing the fault,
+ *   post    from starting the page-in to the program running again,
+ *   handoff the part of post the handler can time: the page-in itself,
+ *   floor   the whole remote fault at zero configured delay.
+ * pre, post and handoff grow with the time a fault waits (measured here:
+ * 7.3 us at a 5 us fetch, 9.5 us at 80 us), so they are measured at zero
+ * delay and at two fetch times, at[0] near the floor and at[1] four times
+ * that; a region takes them interpolated for its own fetch time
+ * (region.c). */
+struct cost_point {
+	uint64_t fetch, pre, post, handoff;
+};
 struct server_costs {
-	uint64_t pre, post, floor;
+	uint64_t pre, post, handoff, floor;
+	struct cost_point at[2]; /* fetch 0: not measured */
 };
 
 struct server {
@@ -70,6 +87,7 @@ struct calib_log {
 	int n, cap;
 	uint64_t *seen, *pagein; /* ticks: handler saw the fault / started page-in */
 	uint64_t *evict;         /* ticks the fault spent moving victims out, or NULL */
+	uint64_t *pagein_end;    /* ticks: page-in done, or NULL */
 };
 
 /* The address space of a region that is not this process's own: `dime
@@ -96,18 +114,26 @@ struct region {
 	size_t size, npages;
 	struct dime_params params;
 	struct server *server;
+	/* Page-in may copy from the store (pageio.c): a stale copy may be
+	 * left in the slot of a LOCAL page. Set at registration. */
+	bool copy_in;
 
 	uint8_t *state;                  /* enum page_state per page */
 	_Atomic size_t touched_end;      /* 1 + highest page ever made local */
 	pthread_mutex_t lock;
-	uint64_t local_count;            /* LOCAL + FETCHING pages */
-	const struct dime_policy_ops *policy;
+	/* LOCAL + FETCHING + INACTIVE pages, and EVICTING ones on their way
+	 * to INACTIVE (observed pages stay local). */
+	uint64_t local_count;
+	const struct dime_policy *policy;
 	void *policy_state;
+	uint64_t policy_next_tick;       /* ticks; when policy->tick is due */
 
 	/* Delay model, in ticks. */
 	uint64_t latency_ticks, transfer_ticks;
+	struct cost_point costs;         /* the server's, for this fetch time */
 	_Atomic uint64_t link_free_at;   /* shared link: when it is next idle */
 	_Atomic uint64_t *link;          /* &link_free_at, or its instance's link */
+	_Atomic int64_t delay_debt;      /* lateness still to take off (fault.c) */
 
 	struct counters own_counters;
 	struct counters *ctr;            /* own_counters or a shared slot */
@@ -159,6 +185,9 @@ struct engine {
 	/* Page moves use UFFDIO_MOVE; false on kernels without it (or with
 	 * DIME_NO_MOVE=1): copy plus write-protect instead (pageio.c). */
 	bool use_move;
+	/* Page-in always copies where it can (DIME_COPY_IN=1, for tests):
+	 * normally pageio.c chooses by measurement. */
+	bool copy_in_always;
 	int pagemap_fd; /* /proc/self/pagemap, for the copy fallback */
 };
 extern struct engine engine;
@@ -183,11 +212,19 @@ static inline bool region_pinned(const struct region *r, size_t pg)
 }
 
 /* --- fault.c ------------------------------------------------------------- */
-/* Resolves a missing-page fault at page `pg` of r, which began (estimated)
- * at tick `t_begin`. `write` says whether it was a write fault. */
-void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_begin);
+/* Resolves a missing-page fault at page `pg` of r, which its handler saw
+ * at tick `t_seen`. `write` says whether it was a write fault. */
+void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen);
 /* Does the evictions r has deferred. Any thread not holding r->lock. */
 void fault_drain(struct region *r);
+
+/* --- inactive.c: pages the policy observes -------------------------------- */
+/* A fault on an INACTIVE page (lock held; returns with it dropped): maps
+ * it back with no emulated delay and tells the policy it was referenced. */
+void soft_fault(struct region *r, size_t pg, bool write, uint64_t t_seen);
+/* Creates (0 or -errno) and destroys the region's policy state. */
+int policy_start(struct region *r);
+void policy_stop(struct region *r);
 
 /* --- pageio.c ------------------------------------------------------------ */
 /* Moves page pg into the store. Returns true if the page's bytes are now

@@ -1,11 +1,16 @@
 /* Page-in and page-out.
  *
- * Both use UFFDIO_MOVE between the region and its store: zero-copy and
+ * Page-out uses UFFDIO_MOVE from the region to its store: zero-copy and
  * atomic, so no concurrent store by another thread can be lost between
  * "copy out" and "unmap", and a concurrent fork() sees each page in exactly
- * one place. After fork() a page may still be shared copy-on-write with the
- * other process; the kernel refuses to move it (EBUSY), so page-out first
- * breaks the sharing with a no-op atomic write and page-in copies instead.
+ * one place. Page-in moves the page back, or copies it from the store when
+ * that is cheaper (see pagein_by_copy()): the faulting thread is asleep or
+ * in its SIGBUS handler, and no other thread can touch a FETCHING page, so
+ * a copy cannot miss a store; the stale copy it leaves in the slot is never
+ * read and is dropped by the page's next page-out. After fork() a page may
+ * still be shared copy-on-write with the other process; the kernel refuses
+ * to move it (EBUSY), so page-out first breaks the sharing with a no-op
+ * atomic write and page-in copies instead.
  *
  * Kernels without UFFDIO_MOVE (before 6.8) get copies made just as safe by
  * write protection: page-out write-protects the page, copies it to the
@@ -16,6 +21,7 @@
  * kernel then flushes the TLB once for the run instead of once per page,
  * and the per-call cost (most of the 1-2 us a move costs) is paid once.
  */
+#include "clock.h"
 #include "internal.h"
 #include "sys.h"
 #include "uffd.h"
@@ -142,6 +148,7 @@ bool page_out(struct region *r, size_t pg)
 size_t page_out_run(struct region *r, size_t pg, size_t n)
 {
 	size_t ps = engine.page_size, done = 0;
+	bool zapped = false;
 	if (!engine.use_move)
 		return 0; /* the copy fallback goes page by page */
 	while (done < n) {
@@ -163,6 +170,14 @@ size_t page_out_run(struct region *r, size_t pg, size_t n)
 		}
 		if (err == -EAGAIN)
 			continue;
+		if (err == -EEXIST && r->copy_in && !zapped) {
+			/* Stale copies left by page-ins that copied: drop the
+			 * rest of the run's slots in one call (one TLB flush)
+			 * and go on. */
+			discard(r, r->store + off, (n - done) * ps);
+			zapped = true;
+			continue;
+		}
 		/* The first page needs care (shared after fork, stale store
 		 * copy): leave it to page_out(). */
 		return done;
@@ -206,6 +221,43 @@ static int zeropage_nowake(int uffd, uintptr_t dst, size_t len)
 	}
 }
 
+/* Page-in by move or by copy. A move takes the page from the store and
+ * unmaps it there: once another thread of the process runs on another CPU,
+ * every move costs a TLB shootdown, ~9 us on this kind of VM. A copy leaves
+ * the store alone (the kernel reads the slot: an empty one reads as zeroes,
+ * see uffd_register_store()) but costs a page copy and leaves a stale copy
+ * in the slot, which the page's next page-out drops, a whole run of slots
+ * in one call (page_out_run()). Which is cheaper depends on what the
+ * program's other threads do, so it is measured: a running average of each
+ * (one sample in PAGEIN_PROBE goes to the one not chosen, so a change is
+ * noticed), and page-in takes the cheaper. Process-wide, relaxed: a stale
+ * average only costs time. */
+enum { PAGEIN_PROBE = 64 };
+static _Atomic uint64_t move_cost, copy_cost, pageins;
+
+static void pagein_note(_Atomic uint64_t *avg, uint64_t t)
+{
+	uint64_t a = atomic_load_explicit(avg, memory_order_relaxed);
+	/* A preempted sample counts as at most 4 averages: one must not
+	 * flip the choice, a change that lasts still shows within a few. */
+	if (a && t > 4 * a)
+		t = 4 * a;
+	atomic_store_explicit(avg, a ? (7 * a + t) / 8 : t, memory_order_relaxed);
+}
+
+static bool pagein_by_copy(void)
+{
+	uint64_t m = atomic_load_explicit(&move_cost, memory_order_relaxed);
+	uint64_t c = atomic_load_explicit(&copy_cost, memory_order_relaxed);
+	if (engine.copy_in_always)
+		return true;
+	uint64_t n = atomic_fetch_add_explicit(&pageins, 1, memory_order_relaxed);
+	if (!m || !c)
+		return !c && m; /* measure each first */
+	bool copy = c < m;
+	return n % PAGEIN_PROBE ? copy : !copy;
+}
+
 void page_in(struct region *r, size_t pg, bool from_store, bool write, bool wake)
 {
 	size_t ps = engine.page_size, off = pg * ps;
@@ -217,8 +269,17 @@ void page_in(struct region *r, size_t pg, bool from_store, bool write, bool wake
 		err = copy_nowake(uffd, dst, (const void *)src, ps);
 		goto done;
 	}
+	if (from_store && r->copy_in && pagein_by_copy()) {
+		uint64_t t0 = clock_ticks();
+		err = copy_nowake(uffd, dst, (const void *)src, ps);
+		pagein_note(&copy_cost, clock_ticks() - t0);
+		goto done;
+	}
 	if (from_store) {
+		uint64_t t0 = clock_ticks();
 		err = move_nowake(r, dst, src, ps);
+		if (err == 0)
+			pagein_note(&move_cost, clock_ticks() - t0);
 		if (err == -EBUSY) {
 			/* Shared with a fork()ed relative: copy, then drop ours. */
 			const void *bytes = r->mm ? r->mm->read(r->mm, src, ps) : (const void *)src;

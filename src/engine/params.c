@@ -3,6 +3,7 @@
 #include "../policy/policy.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 void dime_params_init(struct dime_params *p)
@@ -28,8 +29,10 @@ int dime_params_check(const struct dime_params *p, const char **bad_key)
 		bad = "local_npages";
 	else if (p->size == 0 || p->size > ((size_t)1 << 46))
 		bad = "size";
-	else if (!memchr(p->policy, 0, sizeof(p->policy)) || !policy_find(p->policy))
+	else if (dime_policy_check(p->policy, NULL, 0))
 		bad = "policy";
+	else if (p->evict_high >= p->local_npages || p->evict_low > p->evict_high)
+		bad = "evict_batch";
 	else if (p->first_touch != DIME_FIRST_TOUCH_LOCAL && p->first_touch != DIME_FIRST_TOUCH_REMOTE)
 		bad = "first_touch";
 	else if (p->bandwidth_model != DIME_BANDWIDTH_SHARED &&
@@ -48,4 +51,16 @@ uint64_t dime_fetch_ns(const struct dime_params *p, size_t page_size)
 				  p->bandwidth_bps / 2) / p->bandwidth_bps;
 	unsigned __int128 t = 2 * (unsigned __int128)p->latency_ns + xfer;
 	return t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
+}
+
+int dime_policy_check(const char *policy, char *msg, size_t size)
+{
+	const struct dime_policy *pol;
+	if (!memchr(policy, 0, DIME_POLICY_MAX)) {
+		if (msg && size)
+			snprintf(msg, size, "policy name or path longer than %d bytes",
+				 DIME_POLICY_MAX - 1);
+		return -EINVAL;
+	}
+	return policy_get(policy, &pol, msg, size);
 }

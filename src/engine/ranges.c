@@ -6,6 +6,7 @@
  * two never act on one page at once. */
 #include "clock.h"
 #include "instance.h"
+#include "policy-call.h"
 #include "ranges.h"
 #include "sys.h"
 #include "uffd.h"
@@ -32,8 +33,8 @@ void region_discard(struct region *r, uintptr_t addr, size_t len)
 	size_t n = len >> engine.page_shift, gone = 0;
 	for (size_t pg = first; pg < first + n; pg++) {
 		lock_settled(r, pg);
-		if (r->state[pg] == PAGE_LOCAL) {
-			r->policy->page_gone(r->policy_state, pg);
+		if (r->state[pg] == PAGE_LOCAL || r->state[pg] == PAGE_INACTIVE) {
+			pol_gone(r, pg);
 			r->local_count--;
 			gone++;
 		}
@@ -62,12 +63,27 @@ int region_move(struct region *r, uintptr_t dst, uintptr_t src, size_t len)
 		size_t sp = s0 + i, dp = d0 + i;
 		lock_settled(r, sp);
 		enum page_state st = r->state[sp];
-		/* Local bytes live in the region, remote ones in the store. */
+		/* Local bytes live in the region, remote and inactive ones in
+		 * the store. An inactive page arrives remote: the policy's
+		 * order has no place for it at the new index. */
+		bool inactive = st == PAGE_INACTIVE;
+		if (inactive) {
+			pol_gone(r, sp);
+			r->local_count--;
+			RCTR_LOCAL_SUB(r, 1);
+			st = PAGE_REMOTE;
+		}
 		uintptr_t from = st == PAGE_LOCAL ? src + i * ps : r->store + sp * ps;
 		uintptr_t to = st == PAGE_LOCAL ? dst + i * ps : r->store + dp * ps;
 		int err = 0;
 		if ((st == PAGE_LOCAL || st == PAGE_REMOTE) && engine.use_move) {
 			err = uffd_move(uffd, to, from, ps);
+			if (err == -EEXIST && st == PAGE_REMOTE) {
+				/* A stale copy in the destination slot, left by
+				 * a page-in that copied (pageio.c). */
+				sys_madvise((void *)to, ps, MADV_DONTNEED);
+				err = uffd_move(uffd, to, from, ps);
+			}
 		} else if (st == PAGE_REMOTE) {
 			/* Copy fallback: the store is plain memory. */
 			memcpy((void *)to, (const void *)from, ps);
@@ -89,8 +105,8 @@ int region_move(struct region *r, uintptr_t dst, uintptr_t src, size_t len)
 			return err;
 		}
 		if (st == PAGE_LOCAL) {
-			r->policy->page_gone(r->policy_state, sp);
-			r->policy->page_local(r->policy_state, dp);
+			pol_gone(r, sp);
+			pol_local(r, dp, DIME_PAGE_RETURNED);
 		}
 		r->state[dp] = st;
 		r->state[sp] = PAGE_UNTOUCHED;

@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "heap.h"
 #include "internal.h"
+#include "policy-call.h"
 #include "region.h"
 #include "sys.h"
 #include "uffd.h"
@@ -84,8 +85,33 @@ int region_register(struct region *r, int uffd)
 	if (err == -EINVAL)
 		err = register_anonymous_parts(uffd, r->base, r->size);
 	if (!err && engine.use_move)
-		err = uffd_register(uffd, r->store, r->size);
+		err = uffd_register_store(uffd, r->store, r->size, &r->copy_in);
 	return err;
+}
+
+/* a + (b - a) * (x - xa) / (xb - xa), for x within [xa, xb]. */
+static uint64_t lerp(uint64_t a, uint64_t b, uint64_t x, uint64_t xa, uint64_t xb)
+{
+	return (uint64_t)((int64_t)a + ((int64_t)b - (int64_t)a) * (int64_t)(x - xa) /
+				       (int64_t)(xb - xa));
+}
+
+/* dime's costs for faults that wait `fetch` ticks: interpolated between
+ * the two delayed measurements, the nearer one outside them. */
+static struct cost_point costs_for(const struct server_costs *c, uint64_t fetch)
+{
+	const struct cost_point *a = &c->at[0], *b = &c->at[1];
+	if (!a->fetch || !b->fetch || b->fetch <= a->fetch)
+		return (struct cost_point){ fetch, c->pre, c->post, c->handoff };
+	if (fetch <= a->fetch)
+		return (struct cost_point){ fetch, a->pre, a->post, a->handoff };
+	if (fetch >= b->fetch)
+		return (struct cost_point){ fetch, b->pre, b->post, b->handoff };
+	return (struct cost_point){
+		fetch, lerp(a->pre, b->pre, fetch, a->fetch, b->fetch),
+		lerp(a->post, b->post, fetch, a->fetch, b->fetch),
+		lerp(a->handoff, b->handoff, fetch, a->fetch, b->fetch)
+	};
 }
 
 void region_set_delay(struct region *r)
@@ -94,6 +120,7 @@ void region_set_delay(struct region *r)
 	struct dime_params no_latency = r->params;
 	no_latency.latency_ns = 0;
 	r->transfer_ticks = clock_ns_to_ticks(dime_fetch_ns(&no_latency, engine.page_size));
+	r->costs = costs_for(&r->server->costs, 2 * r->latency_ticks + r->transfer_ticks);
 }
 
 int region_new(const struct dime_params *p, struct server *s, struct region **out)
@@ -116,11 +143,12 @@ int region_new(const struct dime_params *p, struct server *s, struct region **ou
 	r->base = map_range(r->size, HEAP_ALIGN);
 	r->store = map_range(r->size, ps);
 	r->state = book_alloc(r->npages);
-	r->policy = policy_find(p->policy);
-	if (!r->base || !r->store || !r->state || !r->policy)
+	if (!r->base || !r->store || !r->state)
 		goto fail;
-	r->policy_state = r->policy->create(r->npages, p->local_npages);
-	if (!r->policy_state)
+	err = policy_get(p->policy, &r->policy, NULL, 0);
+	if (!err)
+		err = policy_start(r);
+	if (err)
 		goto fail;
 	err = region_register(r, s->uffd);
 	if (err)
@@ -137,7 +165,7 @@ int region_new(const struct dime_params *p, struct server *s, struct region **ou
 	}
 fail:
 	if (r->policy_state)
-		r->policy->destroy(r->policy_state, r->npages);
+		policy_stop(r);
 	if (r->base)
 		sys_munmap((void *)r->base, r->size);
 	if (r->store)
@@ -180,11 +208,12 @@ int region_adopt(const struct dime_params *p, struct server *s, uintptr_t base,
 	region_set_delay(r);
 	int err = -ENOMEM;
 	r->state = book_alloc(r->npages);
-	r->policy = policy_find(p->policy);
-	if (!r->state || !r->policy)
+	if (!r->state)
 		goto fail;
-	r->policy_state = r->policy->create(r->npages, p->local_npages);
-	if (!r->policy_state)
+	err = policy_get(p->policy, &r->policy, NULL, 0);
+	if (!err)
+		err = policy_start(r);
+	if (err)
 		goto fail;
 	err = publish(r);
 	if (!err) {
@@ -193,7 +222,7 @@ int region_adopt(const struct dime_params *p, struct server *s, uintptr_t base,
 	}
 fail:
 	if (r->policy_state)
-		r->policy->destroy(r->policy_state, r->npages);
+		policy_stop(r);
 	book_free(r->state, r->npages);
 	book_free(r, sizeof(*r));
 	return err;
@@ -204,7 +233,7 @@ void region_forget(struct region *r)
 	atomic_store(&engine.regions[r->id], NULL);
 	while (atomic_load_explicit(&r->inflight, memory_order_acquire))
 		sched_yield();
-	r->policy->destroy(r->policy_state, r->npages);
+	policy_stop(r);
 	book_free(r->state, r->npages);
 	book_free(r, sizeof(*r));
 }
@@ -219,7 +248,7 @@ void region_delete(struct region *r)
 		uffd_unregister(r->server->uffd, r->store, r->size);
 	while (atomic_load_explicit(&r->inflight, memory_order_acquire))
 		sched_yield();
-	r->policy->destroy(r->policy_state, r->npages);
+	policy_stop(r);
 	sys_munmap((void *)r->base, r->size);
 	sys_munmap((void *)r->store, r->size);
 	book_free(r->state, r->npages);
@@ -248,11 +277,11 @@ int region_rebuild(struct region *r)
 		return -errno;
 
 	pthread_mutex_init(&r->lock, NULL);
-	r->policy->destroy(r->policy_state, r->npages);
-	r->policy_state = r->policy->create(r->npages, r->params.local_npages);
-	if (!r->policy_state) {
+	policy_stop(r);
+	int err = policy_start(r);
+	if (err) {
 		close(fd);
-		return -ENOMEM;
+		return err;
 	}
 	uint64_t local = 0;
 	for (size_t at = 0; at < end; at += CHUNK) {
@@ -266,16 +295,29 @@ int region_rebuild(struct region *r)
 			size_t pg = at + i;
 			if (HAS_BYTES(reg[i])) {
 				r->state[pg] = PAGE_LOCAL;
-				r->policy->page_local(r->policy_state, pg);
+				pol_local(r, pg, DIME_PAGE_RETURNED);
 				local++;
-				/* A stale copy left by an interrupted page-in. */
-				if (HAS_BYTES(sto[i]))
-					sys_madvise((void *)(r->store + pg * ps), ps, MADV_DONTNEED);
+				/* A stale copy left by a page-in that copied (or
+				 * one interrupted): dropped, runs in one call. */
+				if (HAS_BYTES(sto[i])) {
+					size_t k = 1;
+					while (i + k < n && HAS_BYTES(reg[i + k]) && HAS_BYTES(sto[i + k]))
+						k++;
+					sys_madvise((void *)(r->store + pg * ps), k * ps, MADV_DONTNEED);
+					for (size_t j = 1; j < k; j++) {
+						r->state[pg + j] = PAGE_LOCAL;
+						pol_local(r, pg + j, DIME_PAGE_RETURNED);
+					}
+					local += k - 1;
+					i += k - 1;
+				}
 			} else if (HAS_BYTES(sto[i])) {
 				r->state[pg] = PAGE_REMOTE;
 			} else if (r->state[pg] != PAGE_UNTOUCHED) {
 				/* Bytes nowhere: zeroes, which a remote fault
-				 * with an empty store also yields. */
+				 * with an empty store also yields. (An inactive
+				 * page, in the store, becomes remote too: the
+				 * child's policy starts without it.) */
 				r->state[pg] = PAGE_REMOTE;
 			}
 		}
@@ -289,14 +331,16 @@ int region_rebuild(struct region *r)
 		memset(&r->own_counters, 0, sizeof(r->own_counters));
 	atomic_store(&r->link_free_at, 0); /* an instance's link stays: others use it */
 	while (r->local_count > r->params.local_npages) {
-		size_t v;
-		if (!r->policy->choose_victim(r->policy_state, &v))
+		uint64_t v;
+		struct dime_policy_choice c = { .victims = &v, .max_victims = 1 };
+		pol_choose(r, &c);
+		if (!c.nvictims || v >= r->npages || r->state[v] != PAGE_LOCAL)
 			break;
 		if (page_out(r, v)) {
 			r->state[v] = PAGE_REMOTE;
 			r->local_count--;
 		} else {
-			r->policy->page_local(r->policy_state, v);
+			pol_local(r, v, DIME_PAGE_RETURNED);
 			break; /* it stays local, and so may the rest */
 		}
 	}

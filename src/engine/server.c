@@ -87,7 +87,7 @@ static void fault_write_protected(struct region *r, size_t pg)
 		page_unprotect(r, pg);
 }
 
-static void handle(struct server *s, const struct uffd_msg *m, uint64_t t_begin)
+static void handle(struct server *s, const struct uffd_msg *m, uint64_t t_seen)
 {
 	if (m->event != UFFD_EVENT_PAGEFAULT)
 		return;
@@ -99,7 +99,7 @@ static void handle(struct server *s, const struct uffd_msg *m, uint64_t t_begin)
 		fault_write_protected(r, (addr - r->base) >> engine.page_shift);
 	else if (addr - r->base < r->size)
 		fault_resolve(r, (addr - r->base) >> engine.page_shift,
-			      m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE, t_begin);
+			      m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE, t_seen);
 	else
 		uffd_zeropage(s->uffd, addr, engine.page_size); /* a stray store access */
 	region_put(r);
@@ -222,10 +222,8 @@ static void *handler_main(void *arg)
 		ssize_t n = read(s->uffd, msgs, sizeof(msgs));
 		uint64_t t = clock_ticks();
 		if (n > 0) {
-			/* The fault began one trap-and-wake-up before we saw it. */
-			uint64_t t_begin = t - s->costs.pre;
 			for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
-				handle(s, &msgs[i], t_begin);
+				handle(s, &msgs[i], t);
 			pid_t tid = (pid_t)msgs[0].arg.pagefault.feat.ptid;
 			atomic_store_explicit(&last_tid, tid, memory_order_relaxed);
 			atomic_fetch_add_explicit(&served, 1, memory_order_relaxed);

@@ -100,6 +100,22 @@ int uffd_register(int uffd, uintptr_t addr, size_t len)
 	return ioctl(uffd, UFFDIO_REGISTER, &reg) < 0 ? -errno : 0;
 }
 
+int uffd_register_store(int uffd, uintptr_t addr, size_t len, bool *copy_in)
+{
+	/* A move destination needs only to be registered with the uffd; with
+	 * write-protect faults alone (none is ever armed) a kernel read of an
+	 * empty slot maps zeroes instead of waiting for a handler, so page-in
+	 * may copy from any slot. Kernels without write-protect on anonymous
+	 * memory get missing-fault registration and moves only. */
+	struct uffdio_register reg = { .range = { .start = addr, .len = len },
+				       .mode = UFFDIO_REGISTER_MODE_WP };
+	*copy_in = ioctl(uffd, UFFDIO_REGISTER, &reg) == 0;
+	if (*copy_in)
+		return 0;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	return ioctl(uffd, UFFDIO_REGISTER, &reg) < 0 ? -errno : 0;
+}
+
 int uffd_unregister(int uffd, uintptr_t addr, size_t len)
 {
 	struct uffdio_range r = { .start = addr, .len = len };

@@ -50,6 +50,10 @@ int uffd_open(uint64_t features);
  * faults too when the engine moves pages by copying (no UFFDIO_MOVE).
  * 0 or -errno. */
 int uffd_register(int uffd, uintptr_t addr, size_t len);
+/* Registers a region's store as a UFFDIO_MOVE destination (move mode).
+ * Sets *copy_in when page-in may also copy from it (see pageio.c).
+ * 0 or -errno. */
+int uffd_register_store(int uffd, uintptr_t addr, size_t len, bool *copy_in);
 int uffd_unregister(int uffd, uintptr_t addr, size_t len);
 
 /* Moves one page src -> dst within the uffd's mm; dst must be registered.

@@ -54,9 +54,24 @@ void config_from_env(struct dime_params *p)
 	p->size = number("DIME_REGION_BYTES", p->size);
 	const char *pol = getenv("DIME_POLICY");
 	if (pol) {
-		if (strlen(pol) >= sizeof(p->policy))
-			bad("DIME_POLICY", pol);
+		/* Loaded here again, in every process (exec'd ones too): the
+		 * file may have changed since dime run checked it. */
+		static char why[512];
+		if (dime_policy_check(pol, why, sizeof(why))) {
+			fprintf(stderr, "dime: bad value for DIME_POLICY: %s\n", why);
+			_exit(2);
+		}
 		strcpy(p->policy, pol);
+	}
+	const char *batch = getenv("DIME_EVICT_BATCH");
+	if (batch) {
+		unsigned long long lo, hi;
+		int used = 0;
+		if (sscanf(batch, "%llu,%llu%n", &lo, &hi, &used) != 2 || batch[used] ||
+		    batch[0] == '-' || strchr(batch, '-'))
+			bad("DIME_EVICT_BATCH", batch);
+		p->evict_low = lo;
+		p->evict_high = hi;
 	}
 	p->first_touch = choice("DIME_FIRST_TOUCH", first_touch, 2);
 	p->bandwidth_model = choice("DIME_BANDWIDTH_MODEL", bw_model, 2);

@@ -33,6 +33,7 @@
 #define _GNU_SOURCE
 #include "preload.h"
 #include "../engine/book.h"
+#include "../engine/policy-call.h"
 #include "../engine/ranges.h"
 #include "../engine/sys.h"
 #include "../engine/uffd.h"
@@ -104,7 +105,7 @@ static void fork_child(void)
 		pthread_mutex_lock(&r->lock);
 		for (size_t pg = 0; pg < end; pg++)
 			if ((kind_of[pg] & KIND_PINNED) && r->state[pg] == PAGE_LOCAL)
-				r->policy->page_gone(r->policy_state, pg);
+				pol_gone(r, pg);
 		pthread_mutex_unlock(&r->lock);
 	}
 	if (!forkish)
@@ -330,7 +331,7 @@ static void unpin_locked(struct region *r, size_t first, size_t np)
 {
 	for (size_t pg = first; pg < first + np; pg++)
 		if (!(kind_of[pg] & (KIND_PINNED | KIND_FOREIGN)) && r->state[pg] == PAGE_LOCAL)
-			r->policy->page_local(r->policy_state, pg);
+			pol_local(r, pg, DIME_PAGE_RETURNED);
 }
 
 /* Brings the pages of [first, first+np) in (untouched ones too if
@@ -352,13 +353,13 @@ static void pin_locked(struct region *r, size_t first, size_t np, bool populate)
 			 * that and keeps it local, which is right. (Nor can
 			 * a protected one be populated: it may be PROT_NONE.) */
 			if (st == PAGE_LOCAL)
-				r->policy->page_gone(r->policy_state, pg);
+				pol_gone(r, pg);
 			pg++;
 		} else {
 			/* Remote, untouched or in flight: a read brings it in
 			 * (only a read-write page can be remote). */
 			pthread_mutex_unlock(&r->lock);
-			if (st == PAGE_REMOTE || st == PAGE_UNTOUCHED)
+			if (st == PAGE_REMOTE || st == PAGE_UNTOUCHED || st == PAGE_INACTIVE)
 				(void)*(volatile char *)(r->base + (pg << engine.page_shift));
 			else
 				sched_yield();

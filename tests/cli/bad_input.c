@@ -94,7 +94,7 @@ Test(bad_input, zero_bandwidth_and_local_pages)
 
 Test(bad_input, bad_names)
 {
-	REFUSED("'lru'", "run", "--policy", "lru", TOUCH);
+	REFUSED("'mru'", "run", "--policy", "mru", TOUCH);
 	REFUSED("'FIFO'", "run", "--policy=FIFO", TOUCH);
 	REFUSED("'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'", "run", "--policy",
 		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", TOUCH);
@@ -165,7 +165,7 @@ Test(bad_input, config_bad_values)
 	REFUSED("'-3'", "run", "-c", conf("latency_ns -3\n"), TOUCH);
 	REFUSED("'99999999999999999999'", "run", "-c", conf("local_npages 99999999999999999999\n"),
 		TOUCH);
-	REFUSED("'lru'", "run", "-c", conf("policy lru\n"), TOUCH);
+	REFUSED("'mru'", "run", "-c", conf("policy mru\n"), TOUCH);
 	REFUSED("'fast'", "run", "-c", conf("mode fast\n"), TOUCH);
 	REFUSED("'sometimes'", "run", "-c", conf("first_touch sometimes\n"), TOUCH);
 	REFUSED("'both'", "run", "-c", conf("bandwidth_model both\n"), TOUCH);

@@ -6,7 +6,8 @@
 /* Every option of `dime run`, as the help must list it. */
 static const char *const run_options[] = {
 	"--latency-ns", "--bandwidth-bps", "--local-pages", "-c", "--config", "--policy",
-	"--first-touch", "--bandwidth-model", "--mode", "--stats", "--stats-json", "--help",
+	"--first-touch", "--bandwidth-model", "--mode", "--evict-batch", "--stats", "--stats-json",
+	"--help", "fifo", "random", "clock", "lru",
 	/* and the values of the enumerations */
 	"local|remote", "shared|per-fault", "thread|signal",
 };

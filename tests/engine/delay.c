@@ -51,12 +51,14 @@ Test(delay, remote_faults_take_at_least_the_fetch_time)
 	struct dime_stats s;
 	dime_region_stats(r, &s);
 	cr_assert_eq(s.remote_faults, pages);
-	/* The busy-wait ends at the deadline: 2% slack for the calibration's
-	 * median. */
-	cr_expect_geq(t, pages * fetch * 98 / 100, "%lu ns for %zu fetches of %lu ns", t, pages, fetch);
-	/* Most of the fetch time is injected delay, dime's own handling
-	 * being inside the budget, not on top of it. */
-	cr_expect_gt(s.injected_delay_ns, pages * fetch / 2);
+	/* The busy-wait ends at the deadline, and delay debt only pays back
+	 * lateness already incurred: 5% slack for the calibration (an
+	 * emulation that lost its delay would take a fraction of this). */
+	cr_expect_geq(t, pages * fetch * 95 / 100, "%lu ns for %zu fetches of %lu ns", t, pages, fetch);
+	/* Much of the fetch time is injected delay, dime's own handling
+	 * being inside the budget, not on top of it (less than all of the
+	 * rest: faults that paid back lateness waited less). */
+	cr_expect_gt(s.injected_delay_ns, pages * fetch / 3);
 	dime_region_destroy(r);
 }
 

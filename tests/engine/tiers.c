@@ -1,7 +1,7 @@
 /* Tiers: several regions with their own parameters in one process, each
  * with its own budget and counters, accessed in an interleaved loop. Costs
- * are checked by counters and lower bounds only (a busy machine can make a
- * fault slower than configured, never faster). */
+ * are checked by counters and lower bounds only (a busy machine can make
+ * faults slower than configured on average, never faster). */
 #define _GNU_SOURCE
 #include "helpers.h"
 
@@ -36,7 +36,7 @@ Test(tiers, each_tier_charges_its_own_fetch_time_and_keeps_its_own_counts)
 		n[i * PS] = (unsigned char)i;
 		f[i * PS] = (unsigned char)(i ^ 0x5a);
 	}
-	uint64_t near_min = UINT64_MAX, far_min = UINT64_MAX;
+	uint64_t near_min = UINT64_MAX, far_min = UINT64_MAX, far_sum = 0;
 	for (int pass = 0; pass < PASSES; pass++)
 		for (size_t i = 0; i < PAGES; i++) {
 			uint64_t t0 = test_now_ns();
@@ -46,6 +46,7 @@ Test(tiers, each_tier_charges_its_own_fetch_time_and_keeps_its_own_counts)
 			uint64_t t2 = test_now_ns();
 			near_min = t1 - t0 < near_min ? t1 - t0 : near_min;
 			far_min = t2 - t1 < far_min ? t2 - t1 : far_min;
+			far_sum += t2 - t1;
 		}
 	struct dime_stats ns, fs;
 	dime_region_stats(near, &ns);
@@ -60,11 +61,14 @@ Test(tiers, each_tier_charges_its_own_fetch_time_and_keeps_its_own_counts)
 	cr_expect_leq(fs.local_pages_peak, FAR_LOCAL + FAR_LOCAL / 4);
 	cr_expect_gt(fs.local_pages_peak, NEAR_LOCAL + NEAR_LOCAL / 4,
 		     "the far tier's larger budget is its own");
-	/* Every far access took at least its fetch time (2% for the
-	 * calibration's median); the far tier's busy-waiting dwarfs the near
-	 * one's, which has (almost) nothing to inject. */
-	cr_expect_geq(far_min, far_fetch * 98 / 100, "fastest far access %lu ns, fetch %lu ns",
-		      far_min, far_fetch);
+	/* The far accesses took their fetch time on average (2% for the
+	 * calibration; a single fault may be shorter while it pays back an
+	 * earlier one's overrun, the delay debt); the far tier's
+	 * busy-waiting dwarfs the near one's, which has (almost) nothing to
+	 * inject. */
+	uint64_t far_mean = far_sum / (PAGES * PASSES);
+	cr_expect_geq(far_mean, far_fetch * 98 / 100, "mean far access %lu ns, fetch %lu ns",
+		      far_mean, far_fetch);
 	cr_expect_gt(fs.injected_delay_ns, ns.injected_delay_ns + PAGES * PASSES * far_fetch / 2);
 	cr_expect_lt(near_min, far_min, "near %lu ns, far %lu ns", near_min, far_min);
 	dime_region_destroy(near);

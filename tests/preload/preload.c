@@ -69,7 +69,11 @@ static char **child_env(const struct run *o)
 	env[k++] = xasprintf("DIME_LOCAL_PAGES=%d", LOCAL_PAGES);
 	env[k++] = "DIME_LATENCY_NS=0";
 	env[k++] = "DIME_BANDWIDTH_BPS=1000000000000000";
-	env[k++] = "DIME_POLICY=fifo";
+	/* DIME_TEST_POLICY runs the suite under another policy (make check
+	 * does, with lru: observed pages and soft faults meet every system
+	 * call, fork and mapping case). */
+	const char *pol = getenv("DIME_TEST_POLICY");
+	env[k++] = xasprintf("DIME_POLICY=%s", pol ? pol : "fifo");
 	env[k++] = "DIME_FIRST_TOUCH=local";
 	env[k++] = "DIME_QUIET_FLOOR=1";
 	env[k++] = xasprintf("DIME_MODE=%s", o->mode);
