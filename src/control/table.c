@@ -33,25 +33,29 @@ static int table_init(struct ctl_table *t)
 	return 0;
 }
 
-struct ctl_table *ctl_table_open_at(const char *dir, char msg[CTL_MSG])
+/* One attempt at opening the table: the table, or NULL with msg set, or
+ * NULL with *again set when the file was replaced under us (retry). */
+static struct ctl_table *open_once(int dfd, const char *dir, char msg[CTL_MSG], bool *again)
 {
-	int dfd = ctl_dir_check_open(dir, msg);
-	if (dfd < 0)
-		return NULL;
 	struct ctl_table *t = NULL;
+	*again = false;
 	int fd = openat(dfd, TABLE_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		snprintf(msg, CTL_MSG, "cannot open the instance table '%s/%s': %s", dir,
 			 TABLE_FILE, strerror(errno));
-		goto out;
+		return NULL;
 	}
-	/* Creation and first initialisation are serialised by flock; after
-	 * that the robust mutex inside takes over. */
+	/* Creation, first initialisation and replacement are serialised by
+	 * flock; after that the robust mutex inside takes over. */
 	flock(fd, LOCK_EX);
 	struct stat st;
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
 		snprintf(msg, CTL_MSG, "instance table '%s/%s' is not this user's regular file",
 			 dir, TABLE_FILE);
+		goto out;
+	}
+	if (st.st_nlink == 0) {
+		*again = true; /* replaced while we waited for the lock */
 		goto out;
 	}
 	bool fresh = st.st_size == 0;
@@ -60,20 +64,11 @@ struct ctl_table *ctl_table_open_at(const char *dir, char msg[CTL_MSG])
 			 TABLE_FILE, strerror(errno));
 		goto out;
 	}
-	if (!fresh && st.st_size != (off_t)sizeof(*t)) {
-		snprintf(msg, CTL_MSG,
-			 "instance table '%s/%s' has another layout (%lld bytes); remove it",
-			 dir, TABLE_FILE, (long long)st.st_size);
-		goto out;
-	}
-	void *p = sys_mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		snprintf(msg, CTL_MSG, "cannot map the instance table '%s/%s': %s", dir,
-			 TABLE_FILE, strerror(errno));
-		goto out;
-	}
-	t = p;
-	if (t->magic == 0) {
+	void *p = MAP_FAILED;
+	if (fresh || st.st_size == (off_t)sizeof(*t))
+		p = sys_mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	t = p == MAP_FAILED ? NULL : p;
+	if (t && t->magic == 0) {
 		int err = table_init(t);
 		if (err) {
 			snprintf(msg, CTL_MSG, "cannot set up the instance table lock: %s",
@@ -81,19 +76,38 @@ struct ctl_table *ctl_table_open_at(const char *dir, char msg[CTL_MSG])
 			sys_munmap(t, sizeof(*t));
 			t = NULL;
 		}
-	} else if (t->magic != CTL_MAGIC || t->version != CTL_VERSION ||
+	} else if (!t || t->magic != CTL_MAGIC || t->version != CTL_VERSION ||
 		   t->size != sizeof(*t)) {
-		snprintf(msg, CTL_MSG,
-			 "instance table '%s/%s' has another layout (version %u); remove it", dir,
-			 TABLE_FILE, t->version);
-		sys_munmap(t, sizeof(*t));
+		/* Another dime's layout (an upgrade while a table existed): its
+		 * processes keep their mapping, new ones get a new table. */
+		if (t)
+			sys_munmap(t, sizeof(*t));
 		t = NULL;
+		if (unlinkat(dfd, TABLE_FILE, 0))
+			snprintf(msg, CTL_MSG,
+				 "instance table '%s/%s' has another layout and cannot be replaced: %s",
+				 dir, TABLE_FILE, strerror(errno));
+		else
+			*again = true;
 	}
 out:
-	if (fd >= 0) {
-		flock(fd, LOCK_UN);
-		close(fd);
-	}
+	flock(fd, LOCK_UN);
+	close(fd);
+	return t;
+}
+
+struct ctl_table *ctl_table_open_at(const char *dir, char msg[CTL_MSG])
+{
+	int dfd = ctl_dir_check_open(dir, msg);
+	if (dfd < 0)
+		return NULL;
+	struct ctl_table *t = NULL;
+	bool again = true;
+	for (int i = 0; i < 4 && !t && again; i++)
+		t = open_once(dfd, dir, msg, &again);
+	if (!t && again)
+		snprintf(msg, CTL_MSG, "cannot open the instance table '%s/%s': it keeps changing",
+			 dir, TABLE_FILE);
 	close(dfd);
 	return t;
 }

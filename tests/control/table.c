@@ -155,3 +155,31 @@ Test(table, parameters_read_consistently)
 	cr_assert(a == 4 && b == 5 && c == 6);
 	cr_assert_neq(s0, s1, "a change must be visible to a process that cached the old one");
 }
+
+Test(table, another_layout_is_replaced)
+{
+	char dir[] = "/tmp/dime-ctl-test-XXXXXX";
+	cr_assert(mkdtemp(dir));
+	char path[64];
+	snprintf(path, sizeof(path), "%s/table", dir);
+	/* What an older dime left: another size, then the right size with
+	 * another version. */
+	FILE *f = fopen(path, "w");
+	cr_assert(f);
+	fputs("an older table", f);
+	fclose(f);
+	char msg[CTL_MSG];
+	struct ctl_table *t = ctl_table_open_at(dir, msg);
+	cr_assert(t, "%s", msg);
+	cr_assert_eq(t->version, CTL_VERSION);
+	t->version = CTL_VERSION + 1;
+	struct ctl_table *u = ctl_table_open_at(dir, msg);
+	cr_assert(u, "%s", msg);
+	cr_assert_eq(u->version, CTL_VERSION);
+	cr_assert_eq(atomic_load(&u->ninstances), 0);
+	/* The lock of the new table works. */
+	ctl_lock(u);
+	ctl_unlock(u);
+	unlink(path);
+	rmdir(dir);
+}
