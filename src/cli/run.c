@@ -75,40 +75,6 @@ void run_usage(FILE *f)
 	fputs("\nOptions also take the form --option=value.\n", f);
 }
 
-/* Is `arg` the option `name`, alone or as name=value? */
-static bool is_opt(const char *arg, const char *name, const char **value)
-{
-	size_t n = strlen(name);
-	if (strncmp(arg, name, n))
-		return false;
-	if (arg[n] == '=') {
-		*value = arg + n + 1;
-		return true;
-	}
-	if (!arg[n]) {
-		*value = NULL;
-		return true;
-	}
-	return false;
-}
-
-/* The value of the option at argv[*i]: after '=' or the next argument. */
-static const char *need_value(int argc, char **argv, int *i, const char *name, const char *value)
-{
-	if (value)
-		return value;
-	/* "--stats-json -- prog" lost its file name rather than naming it "--". */
-	if (*i + 1 >= argc || !strcmp(argv[*i + 1], "--"))
-		fail("missing value for option: '%s'", name);
-	return argv[++*i];
-}
-
-static void no_value(const char *arg, const char *value)
-{
-	if (value)
-		fail("option takes no value: '%s'", shown(arg));
-}
-
 static void parse(int argc, char **argv, struct run_opts *o)
 {
 	int i;
@@ -122,31 +88,31 @@ static void parse(int argc, char **argv, struct run_opts *o)
 		/* The program's name ends dime's options, as with env(1). */
 		if (arg[0] != '-' || !arg[1])
 			break;
-		if (is_opt(arg, "-h", &value) || is_opt(arg, "--help", &value)) {
-			no_value(arg, value);
+		if (arg_is(arg, "-h", &value) || arg_is(arg, "--help", &value)) {
+			arg_no_value(arg, value);
 			run_usage(stdout);
 			exit(0);
-		} else if (is_opt(arg, "--config", &value)) {
-			o->config = need_value(argc, argv, &i, "--config", value);
+		} else if (arg_is(arg, "--config", &value)) {
+			o->config = arg_value(argc, argv, &i, "--config", value);
 		} else if (!strncmp(arg, "-c", 2)) {
 			/* -c FILE or -cFILE, as getopt would take it. */
-			o->config = need_value(argc, argv, &i, "-c", arg[2] ? arg + 2 : NULL);
-		} else if (is_opt(arg, "--instance", &value)) {
-			o->instance = need_value(argc, argv, &i, "--instance", value);
-		} else if (is_opt(arg, "--stats", &value)) {
-			no_value(arg, value);
+			o->config = arg_value(argc, argv, &i, "-c", arg[2] ? arg + 2 : NULL);
+		} else if (arg_is(arg, "--instance", &value)) {
+			o->instance = arg_value(argc, argv, &i, "--instance", value);
+		} else if (arg_is(arg, "--stats", &value)) {
+			arg_no_value(arg, value);
 			o->stats = true;
-		} else if (is_opt(arg, "--stats-json", &value)) {
-			o->stats_json = need_value(argc, argv, &i, "--stats-json", value);
+		} else if (arg_is(arg, "--stats-json", &value)) {
+			o->stats_json = arg_value(argc, argv, &i, "--stats-json", value);
 			if (!*o->stats_json)
 				fail("bad value for --stats-json: ''");
 		} else {
 			for (s = 0; s < SET_COUNT; s++)
-				if (is_opt(arg, settings[s].option, &value))
+				if (arg_is(arg, settings[s].option, &value))
 					break;
 			if (s == SET_COUNT)
 				fail("unknown option: '%s'", shown(arg));
-			const char *v = need_value(argc, argv, &i, settings[s].option, value);
+			const char *v = arg_value(argc, argv, &i, settings[s].option, value);
 			struct dime_params scratch;
 			const char *detail;
 			dime_params_init(&scratch);
