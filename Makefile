@@ -11,11 +11,14 @@ SAN      ?=
 ENGINE_SRC := $(wildcard src/engine/*.c) $(wildcard src/policy/*.c)
 PRELOAD_SRC := $(wildcard src/preload/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
+# The control plane (instance table) is used by the CLI and the preload.
+CONTROL_SRC := $(wildcard src/control/*.c)
 ATTACH_SRC := $(wildcard src/attach/*.c) $(wildcard src/attach/*.S)
 
 ENGINE_OBJ  := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ     := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+CONTROL_OBJ := $(CONTROL_SRC:%.c=$(BUILD)/obj/%.o)
 ATTACH_OBJ  := $(patsubst %.S,$(BUILD)/obj/%.o,$(ATTACH_SRC:%.c=$(BUILD)/obj/%.o))
 
 LIB      := $(BUILD)/libdime.so
@@ -55,11 +58,11 @@ $(LIB): $(ENGINE_OBJ) src/libdime.map
 
 # The preload carries its own copy of the engine so that LD_PRELOAD needs
 # one file; it exports the interposed libc functions and the dime_ API.
-$(PRELOAD): $(ENGINE_OBJ) $(PRELOAD_OBJ) src/preload/preload.map
-	$(CC) $(CFLAGS) $(SAN) -shared -Wl,--version-script=src/preload/preload.map -o $@ $(ENGINE_OBJ) $(PRELOAD_OBJ) -lmimalloc $(LDLIBS)
+$(PRELOAD): $(ENGINE_OBJ) $(PRELOAD_OBJ) $(CONTROL_OBJ) src/preload/preload.map
+	$(CC) $(CFLAGS) $(SAN) -shared -Wl,--version-script=src/preload/preload.map -o $@ $(ENGINE_OBJ) $(PRELOAD_OBJ) $(CONTROL_OBJ) -lmimalloc $(LDLIBS)
 
-$(CLI): $(CLI_OBJ) $(LIB)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $(CLI_OBJ) -L$(BUILD) -ldime -Wl,-rpath,'$$ORIGIN' $(LDLIBS)
+$(CLI): $(CLI_OBJ) $(CONTROL_OBJ) $(LIB)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $(CLI_OBJ) $(CONTROL_OBJ) -L$(BUILD) -ldime -Wl,-rpath,'$$ORIGIN' $(LDLIBS)
 
 # dime insert's agent (must stay next to the CLI) links the engine itself:
 # it serves another process's memory with the engine's internals.

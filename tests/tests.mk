@@ -10,6 +10,12 @@ $(BUILD)/tests/%: tests/%/*.c tests/helpers.h $(LIB)
 	$(CC) $(CFLAGS) $(SAN) -Itests -o $@ $(filter %.c,$^) -L$(BUILD) -ldime \
 		-Wl,-rpath,'$$ORIGIN/..' -lcriterion $(LDLIBS)
 
+# The control plane is not in libdime: its tests link its objects.
+$(BUILD)/tests/control: tests/control/*.c tests/helpers.h $(LIB) $(CONTROL_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -Itests -o $@ $(filter %.c %.o,$^) -L$(BUILD) -ldime \
+		-Wl,-rpath,'$$ORIGIN/..' -lcriterion $(LDLIBS)
+
 # The preload tests run helper programs (tests/preload/progs/*.c, plain C)
 # under LD_PRELOAD; they live in build/tests/progs/.
 PROG_BINS := $(patsubst tests/preload/progs/%.c,$(BUILD)/tests/progs/%,\
@@ -18,6 +24,7 @@ $(BUILD)/tests/progs/%: tests/preload/progs/%.c tests/preload/progs/common.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 $(BUILD)/tests/preload: $(PROG_BINS) $(PRELOAD)
+$(BUILD)/tests/cli: $(PROG_BINS)
 
 # The attach tests run a plain program (tests/attach/progs/) and attach
 # dime to it with dime insert.

@@ -68,12 +68,22 @@ const char *bandwidth_model_name(enum dime_bandwidth_model m);
 const char *mode_name(enum dime_mode m);
 
 /* Reads DiME's config file into *p; on any error fails with a message
- * naming the file and line. */
-void config_load(const char *path, struct dime_params *p);
+ * naming the file and line. Marks the settings it set in seen (if not
+ * NULL). */
+void config_load(const char *path, struct dime_params *p, bool seen[SET_COUNT]);
 
 /* Subcommands: argv[0] is the subcommand's name. */
 int cmd_run(int argc, char **argv);
 void run_usage(FILE *f);
+int cmd_config(int argc, char **argv);
+void config_usage(FILE *f);
+int cmd_stats(int argc, char **argv);
+void stats_usage(FILE *f);
+
+/* The instance table of the control directory, opened; fails with its
+ * message if it cannot be. */
+struct ctl_table;
+struct ctl_table *control_table(char *dir, size_t size);
 int cmd_sweep(int argc, char **argv);
 void sweep_usage(FILE *f);
 
@@ -107,10 +117,25 @@ void report_human(FILE *f, const struct run_result *res, const struct dime_param
 /* Returns 0, or -1 if writing failed. */
 int report_json(FILE *f, const struct run_result *res, const struct dime_params *p);
 
+/* The instance a run's processes join (run-instance.c). */
+struct run_instance {
+	int id;
+	char dir[4096]; /* the control directory */
+	struct ctl_table *table;
+	bool own;       /* made by this run for itself */
+};
+/* Joins instance `id` (>= 0; its parameters replace latency, bandwidth and
+ * local pages in *p) or makes one from *p (id < 0). Fails with exit 2 on a
+ * bad id. */
+void run_instance_open(struct run_instance *ri, int id, struct dime_params *p);
+/* After the program ended: its exited processes leave the table, and an
+ * instance made for the run leaves it too if it is the last row. */
+void run_instance_close(struct run_instance *ri);
+
 /* The child's environment: `base` plus the preload contract (see env.c).
  * Never fails (exits on allocation failure). */
 char **child_env(char **base, const char *preload, const struct dime_params *p,
-		 int stats_fd);
+		 int stats_fd, const struct run_instance *inst);
 
 /* Blocks the signals dime forwards to its program, in this thread and in
  * every thread started later; spawn_wait() unblocks them. */

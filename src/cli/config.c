@@ -22,7 +22,8 @@ static char *token(char **s)
 	return t;
 }
 
-static void apply_line(const char *path, unsigned line, char *text, struct dime_params *p)
+static void apply_line(const char *path, unsigned line, char *text, struct dime_params *p,
+		       bool seen[SET_COUNT])
 {
 	char *hash = strchr(text, '#');
 	if (hash)
@@ -46,9 +47,11 @@ static void apply_line(const char *path, unsigned line, char *text, struct dime_
 		fail("config file %s line %u: bad value for %s%s%s%s: '%s'", shown(path), line,
 		     key, detail ? " (" : "", detail ? detail : "", detail ? ")" : "",
 		     shown(value));
+	if (seen)
+		seen[s] = true;
 }
 
-void config_load(const char *path, struct dime_params *p)
+void config_load(const char *path, struct dime_params *p, bool seen[SET_COUNT])
 {
 	FILE *f = fopen(path, "re");
 	if (!f)
@@ -64,7 +67,7 @@ void config_load(const char *path, struct dime_params *p)
 		if (strlen(text) != (size_t)n)
 			fail("config file %s line %u: NUL byte in line: '%s'", shown(path), line,
 			     shown(text));
-		apply_line(path, line, text, p);
+		apply_line(path, line, text, p, seen);
 	}
 	if (ferror(f))
 		fail("cannot read config file '%s': %s", shown(path),

@@ -13,6 +13,9 @@
  *   DIME_MODE             thread | signal
  *   DIME_STATS_FD         fd of the shared struct run_stats page
  *   DIME_QUIET_FLOOR=1    dime run already warned about the floor, once
+ *   DIME_INSTANCE         the instance to join (src/preload/instance.c)
+ *   DIME_CONTROL_DIR      the control directory holding the instance table
+ *   DIME_RUN_PID          the `dime run` that started the program
  *
  * Every other variable is passed on unchanged.
  */
@@ -23,12 +26,14 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* What child_env() sets; inherited values of these are dropped. */
 static const char *const overridden[] = {
 	"LD_PRELOAD", "PYTHONMALLOC", "DIME_LATENCY_NS", "DIME_BANDWIDTH_BPS",
 	"DIME_LOCAL_PAGES", "DIME_POLICY", "DIME_FIRST_TOUCH", "DIME_BANDWIDTH_MODEL",
-	"DIME_MODE", "DIME_STATS_FD", "DIME_QUIET_FLOOR", "DIME_EVICT_BATCH",
+	"DIME_MODE", "DIME_STATS_FD", "DIME_QUIET_FLOOR", "DIME_EVICT_BATCH", "DIME_INSTANCE",
+	"DIME_CONTROL_DIR", "DIME_RUN_PID",
 };
 
 #define NOVERRIDDEN (sizeof(overridden) / sizeof(overridden[0]))
@@ -56,7 +61,8 @@ static char *var(const char *fmt, ...)
 	return s;
 }
 
-char **child_env(char **base, const char *preload, const struct dime_params *p, int stats_fd)
+char **child_env(char **base, const char *preload, const struct dime_params *p, int stats_fd,
+		 const struct run_instance *inst)
 {
 	size_t n = 0;
 	while (base && base[n])
@@ -85,6 +91,9 @@ char **child_env(char **base, const char *preload, const struct dime_params *p, 
 	env[k++] = var("DIME_EVICT_BATCH=%" PRIu64 ",%" PRIu64, p->evict_low, p->evict_high);
 	env[k++] = var("DIME_STATS_FD=%d", stats_fd);
 	env[k++] = var("DIME_QUIET_FLOOR=1");
+	env[k++] = var("DIME_INSTANCE=%d", inst->id);
+	env[k++] = var("DIME_CONTROL_DIR=%s", inst->dir);
+	env[k++] = var("DIME_RUN_PID=%d", (int)getpid());
 	env[k] = NULL;
 	return env;
 }

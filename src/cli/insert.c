@@ -75,32 +75,6 @@ void detach_usage(FILE *f)
 	      f);
 }
 
-/* Is `arg` the option `name`, alone or as name=value? */
-static bool is_opt(const char *arg, const char *name, const char **value)
-{
-	size_t n = strlen(name);
-	if (strncmp(arg, name, n))
-		return false;
-	if (arg[n] == '=') {
-		*value = arg + n + 1;
-		return true;
-	}
-	if (!arg[n]) {
-		*value = NULL;
-		return true;
-	}
-	return false;
-}
-
-static const char *need_value(int argc, char **argv, int *i, const char *name, const char *value)
-{
-	if (value)
-		return value;
-	if (*i + 1 >= argc)
-		fail("missing value for option: '%s'", name);
-	return argv[++*i];
-}
-
 /* PID[,PID...]: each a process other than dime itself (alive, for
  * insert), no repeats. */
 static int parse_pids(const char *list, pid_t *pids, bool must_live)
@@ -292,28 +266,28 @@ static int parse_common(int argc, char **argv, bool insert, pid_t *pids, int *np
 	const char *pid_list = NULL, *config = NULL, *values[SET_COUNT] = { 0 };
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *value;
-		if (is_opt(arg, "-h", &value) || is_opt(arg, "--help", &value)) {
+		if (arg_is(arg, "-h", &value) || arg_is(arg, "--help", &value)) {
 			(insert ? insert_usage : detach_usage)(stdout);
 			exit(0);
-		} else if (is_opt(arg, "--pid", &value)) {
-			pid_list = need_value(argc, argv, &i, "--pid", value);
+		} else if (arg_is(arg, "--pid", &value)) {
+			pid_list = arg_value(argc, argv, &i, "--pid", value);
 		} else if (!strncmp(arg, "-p", 2)) {
-			pid_list = need_value(argc, argv, &i, "-p", arg[2] ? arg + 2 : NULL);
-		} else if (insert && is_opt(arg, "--config", &value)) {
-			config = need_value(argc, argv, &i, "--config", value);
+			pid_list = arg_value(argc, argv, &i, "-p", arg[2] ? arg + 2 : NULL);
+		} else if (insert && arg_is(arg, "--config", &value)) {
+			config = arg_value(argc, argv, &i, "--config", value);
 		} else if (insert && !strncmp(arg, "-c", 2)) {
-			config = need_value(argc, argv, &i, "-c", arg[2] ? arg + 2 : NULL);
+			config = arg_value(argc, argv, &i, "-c", arg[2] ? arg + 2 : NULL);
 		} else {
 			int s = -1;
 			if (insert && arg[0] == '-') {
 				for (s = 0; s < SET_COUNT; s++)
-					if (is_opt(arg, settings[s].option, &value))
+					if (arg_is(arg, settings[s].option, &value))
 						break;
 			}
 			if (s < 0 || s == SET_COUNT)
 				fail("%s: '%s'", arg[0] == '-' ? "unknown option" : "unexpected argument",
 				     shown(arg));
-			const char *v = need_value(argc, argv, &i, settings[s].option, value);
+			const char *v = arg_value(argc, argv, &i, settings[s].option, value);
 			struct dime_params scratch;
 			const char *detail;
 			dime_params_init(&scratch);
@@ -328,7 +302,7 @@ static int parse_common(int argc, char **argv, bool insert, pid_t *pids, int *np
 		fail("no process given: '-p PID' is required");
 	dime_params_init(p);
 	if (config)
-		config_load(config, p);
+		config_load(config, p, NULL);
 	for (int s = 0; s < SET_COUNT; s++) {
 		const char *detail;
 		if (values[s] && setting_apply(p, s, values[s], &detail))

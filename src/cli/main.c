@@ -19,6 +19,10 @@ static const struct command {
 } commands[] = {
 	{ "run", cmd_run, run_usage,
 	  "run a program with its heap in emulated disaggregated memory" },
+	{ "config", cmd_config, config_usage,
+	  "show or change the instances (DiME's /proc/dime_config)" },
+	{ "stats", cmd_stats, stats_usage,
+	  "show the counters of each instance and of its processes" },
 	{ "sweep", cmd_sweep, sweep_usage,
 	  "run a command over a grid of local memory, latency and bandwidth; CSV and plots" },
 	{ "insert", cmd_insert, insert_usage,

@@ -26,6 +26,7 @@ struct run_opts {
 	const char *values[SET_COUNT]; /* from the command line; last one wins */
 	bool stats;
 	const char *stats_json;
+	const char *instance;
 	char **program;
 };
 
@@ -64,44 +65,14 @@ void run_usage(FILE *f)
 		  "keys latency_ns, bandwidth_bps, local_npages, policy,\n"
 		  "first_touch, bandwidth_model, mode, evict_batch;\n"
 		  "options override it");
+	help_line(f, "--instance N",
+		  "join instance N of `dime config` (its latency, bandwidth\n"
+		  "and local pages apply, its budget is shared); without\n"
+		  "it the run makes an instance of its own");
 	help_line(f, "--stats", "print a summary of the run on stderr at exit");
 	help_line(f, "--stats-json FILE", "write the run's counters and configuration as JSON");
 	help_line(f, "-h, --help", "show this help");
 	fputs("\nOptions also take the form --option=value.\n", f);
-}
-
-/* Is `arg` the option `name`, alone or as name=value? */
-static bool is_opt(const char *arg, const char *name, const char **value)
-{
-	size_t n = strlen(name);
-	if (strncmp(arg, name, n))
-		return false;
-	if (arg[n] == '=') {
-		*value = arg + n + 1;
-		return true;
-	}
-	if (!arg[n]) {
-		*value = NULL;
-		return true;
-	}
-	return false;
-}
-
-/* The value of the option at argv[*i]: after '=' or the next argument. */
-static const char *need_value(int argc, char **argv, int *i, const char *name, const char *value)
-{
-	if (value)
-		return value;
-	/* "--stats-json -- prog" lost its file name rather than naming it "--". */
-	if (*i + 1 >= argc || !strcmp(argv[*i + 1], "--"))
-		fail("missing value for option: '%s'", name);
-	return argv[++*i];
-}
-
-static void no_value(const char *arg, const char *value)
-{
-	if (value)
-		fail("option takes no value: '%s'", shown(arg));
 }
 
 static void parse(int argc, char **argv, struct run_opts *o)
@@ -117,29 +88,31 @@ static void parse(int argc, char **argv, struct run_opts *o)
 		/* The program's name ends dime's options, as with env(1). */
 		if (arg[0] != '-' || !arg[1])
 			break;
-		if (is_opt(arg, "-h", &value) || is_opt(arg, "--help", &value)) {
-			no_value(arg, value);
+		if (arg_is(arg, "-h", &value) || arg_is(arg, "--help", &value)) {
+			arg_no_value(arg, value);
 			run_usage(stdout);
 			exit(0);
-		} else if (is_opt(arg, "--config", &value)) {
-			o->config = need_value(argc, argv, &i, "--config", value);
+		} else if (arg_is(arg, "--config", &value)) {
+			o->config = arg_value(argc, argv, &i, "--config", value);
 		} else if (!strncmp(arg, "-c", 2)) {
 			/* -c FILE or -cFILE, as getopt would take it. */
-			o->config = need_value(argc, argv, &i, "-c", arg[2] ? arg + 2 : NULL);
-		} else if (is_opt(arg, "--stats", &value)) {
-			no_value(arg, value);
+			o->config = arg_value(argc, argv, &i, "-c", arg[2] ? arg + 2 : NULL);
+		} else if (arg_is(arg, "--instance", &value)) {
+			o->instance = arg_value(argc, argv, &i, "--instance", value);
+		} else if (arg_is(arg, "--stats", &value)) {
+			arg_no_value(arg, value);
 			o->stats = true;
-		} else if (is_opt(arg, "--stats-json", &value)) {
-			o->stats_json = need_value(argc, argv, &i, "--stats-json", value);
+		} else if (arg_is(arg, "--stats-json", &value)) {
+			o->stats_json = arg_value(argc, argv, &i, "--stats-json", value);
 			if (!*o->stats_json)
 				fail("bad value for --stats-json: ''");
 		} else {
 			for (s = 0; s < SET_COUNT; s++)
-				if (is_opt(arg, settings[s].option, &value))
+				if (arg_is(arg, settings[s].option, &value))
 					break;
 			if (s == SET_COUNT)
 				fail("unknown option: '%s'", shown(arg));
-			const char *v = need_value(argc, argv, &i, settings[s].option, value);
+			const char *v = arg_value(argc, argv, &i, settings[s].option, value);
 			struct dime_params scratch;
 			const char *detail;
 			dime_params_init(&scratch);
@@ -229,8 +202,27 @@ int cmd_run(int argc, char **argv)
 
 	struct dime_params p;
 	dime_params_init(&p);
+	bool in_file[SET_COUNT] = { 0 };
 	if (o.config)
-		config_load(o.config, &p);
+		config_load(o.config, &p, in_file);
+	int instance = -1;
+	if (o.instance) {
+		uint64_t v;
+		if (parse_u64(o.instance, &v) || v >= 64)
+			fail("bad value for --instance: '%s'", shown(o.instance));
+		instance = (int)v;
+		/* The instance's parameters apply: a second source would be
+		 * silently lost. */
+		for (int s = SET_LATENCY; s <= SET_LOCAL_PAGES; s++) {
+			if (o.values[s])
+				fail("%s cannot be combined with --instance (the instance's "
+				     "parameters apply): '%s'", settings[s].option, settings[s].option);
+			if (in_file[s])
+				fail("config file key %s cannot be combined with --instance (the "
+				     "instance's parameters apply): '%s'", settings[s].key,
+				     settings[s].key);
+		}
+	}
 	/* The command line wins over the file, wherever -c appeared. */
 	for (int s = 0; s < SET_COUNT; s++) {
 		const char *detail;
@@ -257,7 +249,9 @@ int cmd_run(int argc, char **argv)
 		fail("cannot write stats file '%s': %s", shown(o.stats_json), strerror(errno));
 	int stats_fd;
 	struct run_stats *page = stats_page_create(&stats_fd);
-	char **env = child_env(environ, preload, &p, stats_fd);
+	struct run_instance ri;
+	run_instance_open(&ri, instance, &p);
+	char **env = child_env(environ, preload, &p, stats_fd, &ri);
 
 	struct run_result res = { 0 };
 	bool ran;
@@ -265,6 +259,7 @@ int cmd_run(int argc, char **argv)
 	res.exit_status = spawn_wait(o.program, env, &ran);
 	res.wall_ns = now_ns() - start;
 	run_result_read(&res, page);
+	run_instance_close(&ri);
 
 	if (o.stats && ran)
 		report_human(stderr, &res, &p, o.program);

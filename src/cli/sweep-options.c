@@ -276,7 +276,7 @@ static void validate(struct sweep_opts *o)
 	struct dime_params p;
 	dime_params_init(&p);
 	if (o->config)
-		config_load(o->config, &p);
+		config_load(o->config, &p, NULL);
 	if (!o->latencies.n)
 		list_add(&o->latencies, p.latency_ns, "--latency-ns", "");
 	if (!o->bandwidths.n)

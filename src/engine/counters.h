@@ -11,6 +11,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#define CTR_HIST_BUCKETS 32
+
 struct counters {
 	_Atomic uint64_t remote_faults;
 	_Atomic uint64_t first_touch_faults;
@@ -23,6 +25,9 @@ struct counters {
 	_Atomic uint64_t soft_faults;     /* touches of inactive pages */
 	_Atomic uint64_t policy_ns;       /* in the policy's callbacks */
 	_Atomic uint64_t soft_fault_ns;   /* handling soft faults */
+	/* Remote faults by their time from trap to resume (estimated), in
+	 * log2 buckets: bucket b counts [2^b, 2^(b+1)) ns. */
+	_Atomic uint64_t fault_hist[CTR_HIST_BUCKETS];
 };
 
 /* The shared page a `dime run` hands its processes (fd in DIME_STATS_FD). */
@@ -32,6 +37,12 @@ struct run_stats {
 	_Atomic uint64_t processes; /* processes that emulated memory */
 	struct counters total;
 };
+
+static inline unsigned ctr_hist_bucket(uint64_t ns)
+{
+	unsigned b = ns ? 63 - (unsigned)__builtin_clzll(ns) : 0;
+	return b < CTR_HIST_BUCKETS ? b : CTR_HIST_BUCKETS - 1;
+}
 
 static inline void ctr_add(_Atomic uint64_t *c, uint64_t v)
 {

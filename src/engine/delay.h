@@ -3,7 +3,7 @@
  * DiME's model: 2 * latency + page_size * 8 / bandwidth, counted from when
  * the fault began, so dime's own handling is part of the budget. With the
  * shared-link model (the default) transfers of concurrent fetches of one
- * region queue for the link: the request travels one latency, waits until
+ * region (or of every process of its instance: r->link) queue for the link: the request travels one latency, waits until
  * the link is idle, occupies it for one transfer time, and the data
  * arrives one latency later. */
 #ifndef DIME_DELAY_H
@@ -19,11 +19,11 @@ static inline uint64_t delay_deadline(struct region *r, uint64_t t_begin)
 	if (r->params.bandwidth_model == DIME_BANDWIDTH_PER_FAULT)
 		return t_begin + 2 * lat + xfer;
 	uint64_t arrive = t_begin + lat, end;
-	uint64_t free_at = atomic_load_explicit(&r->link_free_at, memory_order_relaxed);
+	uint64_t free_at = atomic_load_explicit(r->link, memory_order_relaxed);
 	do {
 		uint64_t start = (int64_t)(free_at - arrive) > 0 ? free_at : arrive;
 		end = start + xfer;
-	} while (!atomic_compare_exchange_weak_explicit(&r->link_free_at, &free_at, end,
+	} while (!atomic_compare_exchange_weak_explicit(r->link, &free_at, end,
 							memory_order_relaxed,
 							memory_order_relaxed));
 	return end + lat;

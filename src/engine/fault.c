@@ -21,6 +21,7 @@
  * eviction. */
 #include "clock.h"
 #include "delay.h"
+#include "instance.h"
 #include "internal.h"
 #include "policy-call.h"
 #include "uffd.h"
@@ -117,9 +118,8 @@ static void take_due(struct region *r, struct outgoing *o, unsigned n)
 			 * evictions cannot happen, those pages stay local (a
 			 * later fault counts them again if they still exceed
 			 * the budget). */
-			atomic_fetch_sub_explicit(&r->ctr->evictions, r->evict_due,
-						  memory_order_relaxed);
-			ctr_local_add(r->ctr, r->evict_due, r->local_count);
+			RCTR_SUB(r, evictions, r->evict_due);
+			RCTR_LOCAL_ADD(r, r->evict_due, r->local_count);
 			r->evict_due = 0;
 			break;
 		}
@@ -209,10 +209,12 @@ static void evict(struct region *r, size_t *pg, unsigned n, bool observed)
 		}
 	}
 	local = r->local_count - r->evict_due;
+	if (r->inst)
+		instance_sync(r);
 	pthread_mutex_unlock(&r->lock);
 	if (failed) {
-		atomic_fetch_sub_explicit(&r->ctr->evictions, failed, memory_order_relaxed);
-		ctr_local_add(r->ctr, failed, local);
+		RCTR_SUB(r, evictions, failed);
+		RCTR_LOCAL_ADD(r, failed, local);
 	}
 	uint64_t per = (clock_ticks() - t0) / n;
 	uint64_t avg = atomic_load_explicit(&evict_cost, memory_order_relaxed);
@@ -310,6 +312,8 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	enum page_state st;
 
 	pthread_mutex_lock(&r->lock);
+	if (r->inst)
+		instance_refresh(r);
 	for (;;) {
 		st = r->state[pg];
 		if (st != PAGE_EVICTING)
@@ -362,7 +366,7 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	/* Beyond the budget: the oldest local pages are remote from now on
 	 * (usually one; more when pages came back from elsewhere, e.g. the
 	 * program unpinned them, or a watermark batch). */
-	uint64_t evicts = evictions_needed(r);
+	uint64_t evicts = r->inst ? instance_evictions(r, pg) : evictions_needed(r);
 	r->evict_due += evicts;
 	uint64_t deadline = 0;
 	if (delayed)
@@ -386,14 +390,16 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	if (fit)
 		take_due(r, &out, fit);
 	uint64_t local = r->local_count - r->evict_due;
+	if (r->inst)
+		instance_sync(r);
 	pthread_mutex_unlock(&r->lock);
 	/* One page in, `evicts` out. */
 	if (evicts)
-		ctr_add(&r->ctr->evictions, evicts);
+		RCTR_ADD(r, evictions, evicts);
 	if (evicts == 0)
-		ctr_local_add(r->ctr, 1, local);
+		RCTR_LOCAL_ADD(r, 1, local);
 	else if (evicts > 1)
-		ctr_local_sub(r->ctr, evicts - 1);
+		RCTR_LOCAL_SUB(r, evicts - 1);
 
 	uint64_t t_evict = clock_ticks();
 	send_out(r, &out);
@@ -407,8 +413,20 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	uint64_t t_in = clock_ticks();
 	/* Counted before the page-in: the thread it wakes on this CPU runs at
 	 * once and may look at the counters before this one runs again. */
-	ctr_add(remote ? &r->ctr->remote_faults : &r->ctr->first_touch_faults, 1);
-	ctr_add(&r->ctr->injected_delay_ns, clock_ticks_to_ns(spun));
+	if (remote) {
+		RCTR_ADD(r, remote_faults, 1);
+		if (r->inst)
+			instance_count_fault(r);
+	} else {
+		RCTR_ADD(r, first_touch_faults, 1);
+	}
+	RCTR_ADD(r, injected_delay_ns, clock_ticks_to_ns(spun));
+	/* The fault's time from trap to resume, estimated now (the page-in
+	 * and wake-up cost `post`): a histogram bucket counted after the
+	 * page-in could be lost with the process. */
+	if (remote)
+		RCTR_ADD(r, fault_hist[ctr_hist_bucket(clock_ticks_to_ns(
+				    clock_ticks() + r->costs.post - t_begin))], 1);
 	note_local(r, pg);
 	/* The page is LOCAL before its thread runs again: on a handler's CPU
 	 * that thread runs at once when woken, and this handler only when
@@ -439,9 +457,9 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 		r->calib->n++;
 	}
 
-	ctr_add(&r->ctr->handling_ns, clock_ticks_to_ns(t_done - t_seen - spun));
-	ctr_add(&r->ctr->faults_total_ns,
-		clock_ticks_to_ns(t_done + r->costs.post - t_begin));
+	uint64_t total_ns = clock_ticks_to_ns(t_done + r->costs.post - t_begin);
+	RCTR_ADD(r, handling_ns, clock_ticks_to_ns(t_done - t_seen - spun));
+	RCTR_ADD(r, faults_total_ns, total_ns);
 }
 
 /* A fork()ed child rebuilds its page states from its page tables, all of

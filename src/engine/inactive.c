@@ -27,7 +27,7 @@ void soft_fault(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	pol_local(r, pg, DIME_PAGE_REFERENCED);
 	pthread_mutex_unlock(&r->lock);
 	/* Counted before the page-in wakes the thread (see fault_resolve). */
-	ctr_add(&r->ctr->soft_faults, 1);
+	RCTR_ADD(r, soft_faults, 1);
 	page_in(r, pg, true, write, false);
 	uint64_t t_done = clock_ticks();
 	pthread_mutex_lock(&r->lock);
@@ -36,8 +36,8 @@ void soft_fault(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	if (r->server->mode == DIME_MODE_THREAD)
 		uffd_wake(r->server->uffd, r->base + (pg << engine.page_shift), engine.page_size);
 	uint64_t ns = clock_ticks_to_ns(t_done - t_seen);
-	ctr_add(&r->ctr->handling_ns, ns);
-	ctr_add(&r->ctr->soft_fault_ns, ns);
+	RCTR_ADD(r, handling_ns, ns);
+	RCTR_ADD(r, soft_fault_ns, ns);
 }
 
 int policy_start(struct region *r)

@@ -132,10 +132,16 @@ struct region {
 	uint64_t latency_ticks, transfer_ticks;
 	struct cost_point costs;         /* the server's, for this fetch time */
 	_Atomic uint64_t link_free_at;   /* shared link: when it is next idle */
+	_Atomic uint64_t *link;          /* &link_free_at, or its instance's link */
 	_Atomic int64_t delay_debt;      /* lateness still to take off (fault.c) */
 
 	struct counters own_counters;
 	struct counters *ctr;            /* own_counters or a shared slot */
+	/* More counters it adds into: its instance's and its process's slot
+	 * in the control plane's table (instance.c). */
+	struct counters *ctr_more[2];
+	_Atomic int nctr_more;
+	struct instance_link *inst;      /* NULL: its own budget (instance.h) */
 
 	/* Evictions decided but not done yet (fault.c): that many of the
 	 * oldest LOCAL pages in the policy's order count as remote. Under lock. */
@@ -152,6 +158,21 @@ struct region {
 	unsigned heap_gen;               /* tells per-thread heaps apart */
 	unsigned id;                     /* slot in the region table */
 };
+
+/* Adding to every counter set of a region. */
+#define RCTR_EACH(r, c_, stmt)                                                          \
+	do {                                                                             \
+		int n_ = atomic_load_explicit(&(r)->nctr_more, memory_order_acquire);    \
+		for (int i_ = -1; i_ < n_; i_++) {                                       \
+			struct counters *c_ = i_ < 0 ? (r)->ctr : (r)->ctr_more[i_];      \
+			stmt;                                                            \
+		}                                                                        \
+	} while (0)
+#define RCTR_ADD(r, field, v) RCTR_EACH(r, c_, ctr_add(&c_->field, (v)))
+#define RCTR_SUB(r, field, v) \
+	RCTR_EACH(r, c_, atomic_fetch_sub_explicit(&c_->field, (v), memory_order_relaxed))
+#define RCTR_LOCAL_ADD(r, n, local) RCTR_EACH(r, c_, ctr_local_add(c_, (n), (local)))
+#define RCTR_LOCAL_SUB(r, n) RCTR_EACH(r, c_, ctr_local_sub(c_, (n)))
 
 /* --- engine.c: process-wide state --------------------------------------- */
 struct engine {
@@ -234,6 +255,8 @@ void region_forget(struct region *r);
 /* Rebuilds state[], the policy and local_count from the page tables (after
  * fork, whose snapshot may have caught a page in flight). */
 int region_rebuild(struct region *r);
+/* Recomputes the delay model's ticks from r->params. */
+void region_set_delay(struct region *r);
 
 /* --- server.c / sigbus.c / calibrate.c ------------------------------------ */
 int thread_server_start(struct server *s);

@@ -5,6 +5,7 @@
  * handler is moving right now (FETCHING or EVICTING) is waited for, so the
  * two never act on one page at once. */
 #include "clock.h"
+#include "instance.h"
 #include "policy-call.h"
 #include "ranges.h"
 #include "sys.h"
@@ -43,8 +44,14 @@ void region_discard(struct region *r, uintptr_t addr, size_t len)
 	size_t off = addr - r->base;
 	sys_madvise((void *)addr, len, MADV_DONTNEED);
 	sys_madvise((void *)(r->store + off), len, MADV_DONTNEED);
-	if (gone)
-		ctr_local_sub(r->ctr, gone);
+	if (gone) {
+		RCTR_LOCAL_SUB(r, gone);
+		if (r->inst) {
+			pthread_mutex_lock(&r->lock);
+			instance_sync(r);
+			pthread_mutex_unlock(&r->lock);
+		}
+	}
 }
 
 int region_move(struct region *r, uintptr_t dst, uintptr_t src, size_t len)
@@ -63,7 +70,7 @@ int region_move(struct region *r, uintptr_t dst, uintptr_t src, size_t len)
 		if (inactive) {
 			pol_gone(r, sp);
 			r->local_count--;
-			ctr_local_sub(r->ctr, 1);
+			RCTR_LOCAL_SUB(r, 1);
 			st = PAGE_REMOTE;
 		}
 		uintptr_t from = st == PAGE_LOCAL ? src + i * ps : r->store + sp * ps;

@@ -114,7 +114,7 @@ static struct cost_point costs_for(const struct server_costs *c, uint64_t fetch)
 	};
 }
 
-static void set_delay(struct region *r)
+void region_set_delay(struct region *r)
 {
 	r->latency_ticks = clock_ns_to_ticks(r->params.latency_ns);
 	struct dime_params no_latency = r->params;
@@ -134,9 +134,10 @@ int region_new(const struct dime_params *p, struct server *s, struct region **ou
 	r->size = (p->size + ps - 1) & ~(ps - 1);
 	r->npages = r->size >> engine.page_shift;
 	r->ctr = &r->own_counters;
+	r->link = &r->link_free_at;
 	r->heap_arena = -1;
 	pthread_mutex_init(&r->lock, NULL);
-	set_delay(r);
+	region_set_delay(r);
 
 	int err = -ENOMEM;
 	r->base = map_range(r->size, HEAP_ALIGN);
@@ -201,9 +202,10 @@ int region_adopt(const struct dime_params *p, struct server *s, uintptr_t base,
 	r->size = size;
 	r->npages = size >> engine.page_shift;
 	r->ctr = &r->own_counters;
+	r->link = &r->link_free_at;
 	r->heap_arena = -1;
 	pthread_mutex_init(&r->lock, NULL);
-	set_delay(r);
+	region_set_delay(r);
 	int err = -ENOMEM;
 	r->state = book_alloc(r->npages);
 	if (!r->state)
@@ -327,7 +329,7 @@ int region_rebuild(struct region *r)
 	 * run) keeps counting, now with this process's pages added. */
 	if (r->ctr == &r->own_counters)
 		memset(&r->own_counters, 0, sizeof(r->own_counters));
-	atomic_store(&r->link_free_at, 0);
+	atomic_store(&r->link_free_at, 0); /* an instance's link stays: others use it */
 	while (r->local_count > r->params.local_npages) {
 		uint64_t v;
 		struct dime_policy_choice c = { .victims = &v, .max_victims = 1 };
@@ -342,6 +344,6 @@ int region_rebuild(struct region *r)
 			break; /* it stays local, and so may the rest */
 		}
 	}
-	ctr_local_add(r->ctr, r->local_count, r->local_count);
+	RCTR_LOCAL_ADD(r, r->local_count, r->local_count);
 	return 0;
 }

@@ -73,6 +73,7 @@ static void setup(void)
 		_exit(2);
 	}
 	stats_attach(r);
+	preload_instance_join(r);
 	engine_export_costs();
 	pthread_atfork(NULL, NULL, child_after_fork);
 	preload_region = r;

@@ -47,4 +47,8 @@ void altstack_pin(const void *sp, size_t size, bool pin);
  * 2 and a one-line message on a bad value. */
 void config_from_env(struct dime_params *p);
 
+/* instance.c: joins the instance named by DIME_INSTANCE, if any; exits
+ * with status 2 and a one-line message if it cannot. */
+void preload_instance_join(struct region *r);
+
 #endif

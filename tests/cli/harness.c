@@ -134,6 +134,11 @@ pid_t dime_start(const char *const argv[])
 	return start(dime_path(), argv, NULL, -1, -1);
 }
 
+pid_t dime_start_env(const char *const argv[], const char *const env[])
+{
+	return start(dime_path(), argv, env, -1, -1);
+}
+
 void dime_result_free(struct dime_result *r)
 {
 	free(r->out);

@@ -27,6 +27,8 @@ struct dime_result run_exe(const char *exe, const char *const argv[], const char
 
 /* Starts dime without waiting: its pid; output goes to the test's. */
 pid_t dime_start(const char *const argv[]);
+/* The same with `env` entries added (as for run_exe). */
+pid_t dime_start_env(const char *const argv[], const char *const env[]);
 /* Waits for a started dime up to `seconds`; its status, or -1 on timeout
  * (then it has been killed). */
 int dime_wait(pid_t pid, int seconds);

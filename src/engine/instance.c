@@ -1,0 +1,339 @@
+/* Regions in instances: live parameters, the instance's link, and one local
+ * budget shared by every process of the instance. See instance.h; the
+ * table's layout and rules are in src/control/table.h.
+ *
+ * The shared budget. Every page that becomes local gets a ticket from the
+ * instance's counter, so tickets order the pages of all its processes by
+ * arrival. Each process publishes its local count (member.local, summed in
+ * instance.local by atomic deltas) and the ticket of the page its policy
+ * would evict next (member.oldest, the age the policy reports through
+ * peek). A fault that takes the instance over local_npages looks
+ * for the process whose next victim is oldest: if that is another process,
+ * it asks that process to evict (member.req, and a futex wake of its
+ * evictor thread); otherwise, or when too many requests are outstanding,
+ * it evicts its own page, as a process alone does.
+ *
+ * Bound: requests not served yet are counted in instance.pending and at
+ * most PENDING_MAX are outstanding per instance, so the pages counted local
+ * over all processes never exceed local_npages + PENDING_MAX, plus one page
+ * in flight per fault being resolved at that moment. (As for one process,
+ * evictions the fault path defers keep up to 64 pages per process mapped
+ * while counted remote: fault.c.) A process that dies takes its count and
+ * its outstanding requests with it (members.c). FIFO order across the
+ * processes holds up to those deferred and requested pages. */
+#define _GNU_SOURCE
+#include "instance.h"
+#include "book.h"
+#include "region.h"
+#include "../control/table.h"
+
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Evictions outstanding at once: per instance, and asked of one process. */
+#define PENDING_MAX 32
+#define REQ_MAX 16
+
+struct instance_link {
+	struct ctl_table *table;
+	struct ctl_member *self;
+	int id;              /* the instance r counts in now */
+	uint32_t seq;        /* its parameters' sequence last taken */
+	uint64_t published;  /* what self->local holds from r */
+	uint64_t *ticket;    /* per page: when it became local */
+	pid_t evictor;       /* the process whose evictor thread runs, or 0 */
+};
+
+static struct ctl_instance *current(const struct region *r)
+{
+	return &r->inst->table->inst[r->inst->id];
+}
+
+static void take_params(struct region *r)
+{
+	struct ctl_instance *in = current(r);
+	uint64_t lat, bw, loc;
+	r->inst->seq = ctl_params_read(&in->params, &lat, &bw, &loc);
+	r->params.latency_ns = lat;
+	r->params.bandwidth_bps = bw;
+	r->params.local_npages = loc;
+	region_set_delay(r);
+}
+
+/* Points r's counters and link at instance id. */
+static void attach(struct region *r, int id)
+{
+	struct ctl_instance *in = &r->inst->table->inst[id];
+	r->inst->id = id;
+	r->link = &in->link_free_at;
+	r->ctr_more[0] = &in->ctr;
+	take_params(r);
+}
+
+/* The ticket of the page r's policy would evict after `skip` others, or
+ * UINT64_MAX. r->lock held. */
+static uint64_t age_of_next(struct region *r, size_t skip)
+{
+	uint64_t v;
+	if (!r->policy->peek || !r->policy->peek(r->policy_state, skip, &v) || v >= r->npages ||
+	    (r->state[v] != PAGE_LOCAL && r->state[v] != PAGE_INACTIVE))
+		return UINT64_MAX;
+	return r->inst->ticket[v];
+}
+
+/* Publishes the age of r's next victim: the oldest page that neither a
+ * deferred eviction nor an outstanding request will take. r->lock held. */
+static void publish_oldest(struct region *r)
+{
+	struct ctl_member *self = r->inst->self;
+	uint64_t age = age_of_next(r, r->evict_due + atomic_load(&self->req));
+	atomic_store_explicit(&self->oldest, age, memory_order_relaxed);
+}
+
+/* Publishes r's local count; returns the instance's count after it. */
+static uint64_t sync_count(struct region *r)
+{
+	struct instance_link *l = r->inst;
+	struct ctl_instance *in = current(r);
+	uint64_t now = r->local_count - r->evict_due;
+	if (now == l->published)
+		return atomic_load(&in->local);
+	uint64_t d = now - l->published; /* modulo 2^64: a decrease works too */
+	atomic_fetch_add(&l->self->local, d);
+	uint64_t total = atomic_fetch_add(&in->local, d) + d;
+	l->published = now;
+	uint64_t peak = atomic_load_explicit(&in->local_peak, memory_order_relaxed);
+	while ((int64_t)total > 0 && total > peak &&
+	       !atomic_compare_exchange_weak(&in->local_peak, &peak, total))
+		;
+	return total;
+}
+
+void instance_sync(struct region *r)
+{
+	sync_count(r);
+	publish_oldest(r);
+}
+
+static long futex(_Atomic uint32_t *w, int op, uint32_t val, const struct timespec *ts)
+{
+	/* Not FUTEX_PRIVATE: the word is in a mapping shared between processes. */
+	return syscall(SYS_futex, w, op, val, ts, NULL, 0);
+}
+
+/* The member of r's instance, other than r's process, whose next victim is
+ * older than r's; NULL if none. */
+static struct ctl_member *oldest_other(struct region *r, uint64_t mine)
+{
+	struct ctl_table *t = r->inst->table;
+	struct ctl_member *best = NULL;
+	uint64_t age = mine;
+	uint32_t end = atomic_load_explicit(&t->mem_end, memory_order_relaxed);
+	for (uint32_t i = 0; i < end && i < CTL_MAX_MEMBERS; i++) {
+		struct ctl_member *m = &t->mem[i];
+		if (m == r->inst->self || !atomic_load_explicit(&m->pid, memory_order_relaxed) ||
+		    atomic_load_explicit(&m->joined, memory_order_relaxed) != r->inst->id)
+			continue;
+		uint64_t a = atomic_load_explicit(&m->oldest, memory_order_relaxed);
+		if (a < age) {
+			age = a;
+			best = m;
+		}
+	}
+	return best;
+}
+
+uint64_t instance_evictions(struct region *r, size_t pg)
+{
+	struct instance_link *l = r->inst;
+	struct ctl_instance *in = current(r);
+	l->ticket[pg] = atomic_fetch_add_explicit(&in->ticket, 1, memory_order_relaxed);
+	/* Counted first: of two processes faulting at once, the second sees
+	 * the first's page. */
+	uint64_t total = sync_count(r);
+	uint64_t pending = atomic_load(&in->pending);
+	uint64_t budget = r->params.local_npages;
+	if ((int64_t)(total - pending - budget) <= 0 || total <= pending + budget)
+		return 0;
+	uint64_t over = total - pending - budget;
+	uint64_t mine = r->local_count - r->evict_due;
+	uint64_t my_age = age_of_next(r, r->evict_due);
+	struct ctl_member *q = r->policy->peek ? oldest_other(r, my_age) : NULL;
+	if (q && pending < PENDING_MAX) {
+		uint32_t have = atomic_load(&q->req);
+		uint64_t ask = over;
+		if (ask > REQ_MAX - (have < REQ_MAX ? have : REQ_MAX))
+			ask = REQ_MAX - (have < REQ_MAX ? have : REQ_MAX);
+		if (ask > PENDING_MAX - pending)
+			ask = PENDING_MAX - pending;
+		if (ask) {
+			atomic_fetch_add(&in->pending, ask);
+			atomic_fetch_add(&q->req, (uint32_t)ask);
+			/* Its age is unknown until it publishes again: no one
+			 * asks it for the same pages meanwhile. */
+			atomic_store(&q->oldest, UINT64_MAX);
+			atomic_fetch_add(&q->wake, 1);
+			futex(&q->wake, FUTEX_WAKE, 1, NULL);
+			over -= ask;
+		}
+	}
+	/* The rest from this process, keeping the page just taken. */
+	if (over > mine - 1)
+		over = mine - 1;
+	return over;
+}
+
+/* Serves other processes' requests: evicts that many of this process's
+ * oldest pages, in one batch. Leaves when the process leaves its instance.
+ * Wakes every second anyway, so requests never wait on a lost wake-up. */
+static void *evictor_main(void *arg)
+{
+	struct region *r = arg;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	prctl(PR_SET_NAME, "dime-evictor");
+	for (;;) {
+		pthread_mutex_lock(&r->lock);
+		struct instance_link *l = r->inst;
+		if (!l || l->evictor != getpid()) {
+			pthread_mutex_unlock(&r->lock);
+			return NULL;
+		}
+		_Atomic uint32_t *wake = &l->self->wake;
+		uint32_t w = atomic_load(wake);
+		uint32_t n = atomic_exchange(&l->self->req, 0);
+		uint64_t take = 0;
+		if (n) {
+			uint64_t mine = r->local_count - r->evict_due;
+			take = n < mine ? n : mine;
+			r->evict_due += take;
+			instance_sync(r);
+			atomic_fetch_sub(&current(r)->pending, n);
+		}
+		uint64_t local = r->local_count - r->evict_due;
+		pthread_mutex_unlock(&r->lock);
+		if (take) {
+			RCTR_ADD(r, evictions, take);
+			RCTR_LOCAL_SUB(r, take);
+			(void)local;
+			fault_drain(r);
+			continue;
+		}
+		futex(wake, FUTEX_WAIT, w, &(struct timespec){ .tv_sec = 1 });
+	}
+}
+
+/* A fork child is not its parent's member: until it joins as its own
+ * (the preload's atfork handler, registered after this one), its region
+ * counts on its own, and the link, with its tickets, waits here. */
+static struct region *joined_region;
+static struct instance_link *detached;
+
+static void child_detach(void)
+{
+	struct region *r = joined_region;
+	if (!r || !r->inst)
+		return;
+	detached = r->inst;
+	r->inst = NULL;
+	atomic_store(&r->nctr_more, 0);
+	r->link = &r->link_free_at;
+}
+
+void instance_join(struct region *r, struct ctl_table *t, struct ctl_member *m)
+{
+	struct instance_link *l = r->inst ? r->inst : detached;
+	detached = NULL;
+	if (!joined_region) {
+		joined_region = r;
+		pthread_atfork(NULL, NULL, child_detach);
+	}
+	if (!l) {
+		l = book_alloc(sizeof(*l));
+		if (!l)
+			return;
+		l->ticket = book_alloc(r->npages * sizeof(uint64_t));
+		if (!l->ticket) {
+			book_free(l, sizeof(*l));
+			return;
+		}
+	}
+	pthread_mutex_lock(&r->lock);
+	l->table = t;
+	l->self = m;
+	l->published = 0;
+	r->inst = l;
+	attach(r, atomic_load(&m->instance));
+	r->ctr_more[1] = &m->ctr;
+	atomic_store_explicit(&r->nctr_more, 2, memory_order_release);
+	/* A fork child arrives with its copy of its parent's local pages:
+	 * beyond the instance's budget, the excess leaves before it counts. */
+	struct ctl_instance *in = current(r);
+	uint64_t mine = r->local_count - r->evict_due;
+	uint64_t total = atomic_load(&in->local) + mine, pending = atomic_load(&in->pending);
+	uint64_t over = total > r->params.local_npages + pending ?
+				total - r->params.local_npages - pending : 0;
+	if (over > mine)
+		over = mine;
+	r->evict_due += over;
+	instance_sync(r);
+	bool start = l->evictor != getpid(); /* threads do not survive fork */
+	l->evictor = getpid();
+	pthread_mutex_unlock(&r->lock);
+	if (over) {
+		RCTR_ADD(r, evictions, over);
+		RCTR_LOCAL_SUB(r, over);
+		fault_drain(r);
+	}
+	if (start) {
+		pthread_attr_t attr;
+		pthread_t th;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 64 << 10);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&th, &attr, evictor_main, r))
+			l->evictor = 0; /* requests then wait for the process's own faults */
+		pthread_attr_destroy(&attr);
+	}
+}
+
+void instance_leave(struct region *r)
+{
+	/* A fault in flight (another thread, or the program's exit path
+	 * still touching memory) counts into the instance to the end; the
+	 * process's slot may go to another process, so its share goes here. */
+	static struct counters after_leaving;
+	pthread_mutex_lock(&r->lock);
+	r->ctr_more[1] = &after_leaving;
+	r->inst = NULL;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void instance_refresh(struct region *r)
+{
+	struct instance_link *l = r->inst;
+	int want = atomic_load_explicit(&l->self->instance, memory_order_relaxed);
+	if (want != l->id && want >= 0 && want < CTL_MAX_INSTANCES) {
+		/* Moved by `dime config ... pid=`: the pages counted in the old
+		 * instance now count in the new one. */
+		struct ctl_instance *from = current(r);
+		atomic_fetch_sub(&from->local, l->published);
+		atomic_fetch_add(&l->table->inst[want].local, l->published);
+		atomic_store(&l->self->joined, want);
+		attach(r, want);
+		return;
+	}
+	uint32_t seq = atomic_load_explicit(&current(r)->params.seq, memory_order_acquire);
+	if (seq != l->seq)
+		take_params(r);
+}
+
+void instance_count_fault(struct region *r)
+{
+	atomic_fetch_add_explicit(&current(r)->page_fault_count, 1, memory_order_relaxed);
+}

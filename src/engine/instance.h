@@ -1,0 +1,41 @@
+/* A region that belongs to an instance of the control plane (src/control):
+ * its parameters, its link and its local budget are the instance's, shared
+ * with the instance's other processes through the table in shared memory.
+ * A region without one (r->inst NULL: the C API, a plain LD_PRELOAD user)
+ * keeps its own. */
+#ifndef DIME_INSTANCE_H
+#define DIME_INSTANCE_H
+
+#include "internal.h"
+
+struct ctl_table;
+struct ctl_member;
+
+/* Makes r count in member m's instance (the preload, once the process has
+ * its slot; again in a fork child with the child's slot). Any thread not
+ * holding r->lock. */
+void instance_join(struct region *r, struct ctl_table *t, struct ctl_member *m);
+
+/* Stops counting r's pages in its instance (the process leaves the table
+ * at exit): r keeps its last parameters, the instance's link, and adds
+ * faults still in flight to the instance's counters. */
+void instance_leave(struct region *r);
+
+/* At each fault, r->lock held: takes parameters changed by `dime config`
+ * and follows a move to another instance. One shared load each when
+ * nothing changed. */
+void instance_refresh(struct region *r);
+
+/* r->lock held: publishes how many pages r counts local now into its
+ * process's and its instance's counts. */
+void instance_sync(struct region *r);
+
+/* Page pg just became local (r->lock held, counted in local_count): how
+ * many of r's own pages must leave for the instance's budget. Asks other
+ * processes of the instance to evict their pages when theirs are older. */
+uint64_t instance_evictions(struct region *r, size_t pg);
+
+/* The fault took the remote page pg local: DiME's page_fault_count. */
+void instance_count_fault(struct region *r);
+
+#endif

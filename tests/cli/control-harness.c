@@ -1,0 +1,183 @@
+/* See control.h. */
+#define _GNU_SOURCE
+#include "control.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+static const char *env[2];
+
+const char *const *control_env(void)
+{
+	if (!env[0]) {
+		char *dir = temp_path("control");
+		cr_assert(!mkdir(dir, 0700));
+		char *e;
+		cr_assert_neq(asprintf(&e, "DIME_CONTROL_DIR=%s", dir), -1);
+		env[0] = e;
+	}
+	return env;
+}
+
+struct dime_result ctl_run(const char *const argv[])
+{
+	return run_exe(NULL, argv, control_env());
+}
+
+char *ctl_table_text(void)
+{
+	struct dime_result r = CTL("config");
+	cr_assert_eq(r.status, 0, "dime config: %d, stderr: %s", r.status, r.err);
+	cr_assert_str_empty(r.err);
+	free(r.err);
+	return r.out;
+}
+
+void ctl_write_ok(const char *text)
+{
+	struct dime_result r = CTL("config", text);
+	cr_assert_eq(r.status, 0, "'%s': status %d, stderr: %s", text, r.status, r.err);
+	cr_assert_str_empty(r.err);
+	dime_result_free(&r);
+}
+
+struct inst_stats ctl_stats(int instance)
+{
+	char id[16];
+	snprintf(id, sizeof(id), "%d", instance);
+	struct dime_result r = CTL("stats", "--json", "-i", id);
+	cr_assert_eq(r.status, 0, "dime stats: %d, stderr: %s", r.status, r.err);
+	cr_assert(json_valid(r.out), "not JSON: %s", r.out);
+	struct inst_stats s;
+	cr_assert(json_u64(r.out, "remote_faults", &s.remote_faults));
+	cr_assert(json_u64(r.out, "injected_delay_ns", &s.injected_delay_ns));
+	cr_assert(json_u64(r.out, "local_pages", &s.local_pages));
+	cr_assert(json_u64(r.out, "local_pages_peak", &s.local_pages_peak));
+	cr_assert(json_u64(r.out, "evictions", &s.evictions));
+	const char *h = strstr(r.out, "\"fault_time_hist_log2_ns\": [");
+	cr_assert(h, "%s", r.out);
+	h = strchr(h, '[') + 1;
+	for (int b = 0; b < 32; b++) {
+		char *end;
+		s.hist[b] = strtoull(h, &end, 10);
+		h = end + 1;
+	}
+	dime_result_free(&r);
+	return s;
+}
+
+static void sleep_ms(long ms)
+{
+	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000 }, NULL);
+}
+
+/* A test that fails stops its sweepers too (Criterion ends a failed test
+ * with exit, which runs atexit handlers): the stop file ends every process
+ * of a sweeper, forked ones included; SIGTERM, which dime forwards, ends
+ * one that does not look. */
+static struct sweeper_run running[8];
+static void sweepers_kill(void)
+{
+	/* No Criterion assertions here: the test is over. */
+	for (int i = 0; i < 8; i++) {
+		pid_t pid = running[i].dime;
+		if (pid <= 0)
+			continue;
+		int fd = open(running[i].stop, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+		int k = 0;
+		while (waitpid(pid, NULL, WNOHANG) == 0 && k++ < 1000)
+			sleep_ms(10);
+		if (k > 1000)
+			kill(pid, SIGTERM);
+	}
+}
+
+struct sweeper_run sweeper_start(const char *const args[], unsigned pages, bool fork_too)
+{
+	struct sweeper_run s = { .stop = temp_path("stop"), .ready = temp_path("ready") };
+	const char *argv[32];
+	int n = 0;
+	argv[n++] = "dime";
+	argv[n++] = "run";
+	while (*args)
+		argv[n++] = *args++;
+	argv[n++] = "--";
+	argv[n++] = build_file("tests/progs/sweep_until");
+	char *np;
+	cr_assert_neq(asprintf(&np, "%u", pages), -1);
+	argv[n++] = np;
+	argv[n++] = s.stop;
+	argv[n++] = s.ready;
+	if (fork_too)
+		argv[n++] = "fork";
+	argv[n] = NULL;
+	s.dime = dime_start_env(argv, control_env());
+	static bool registered;
+	if (!registered)
+		atexit(sweepers_kill);
+	registered = true;
+	for (int i = 0; i < 8; i++)
+		if (!running[i].dime) {
+			running[i] = s;
+			break;
+		}
+	for (int i = 0; i < 6000 && !file_exists(s.ready); i++) {
+		cr_assert_eq(waitpid(s.dime, NULL, WNOHANG), 0, "the sweeper ended early");
+		sleep_ms(5);
+	}
+	cr_assert(file_exists(s.ready), "the sweeper did not start");
+	return s;
+}
+
+int sweeper_stop(struct sweeper_run *s)
+{
+	write_file(s->stop, "");
+	int st = dime_wait(s->dime, 60);
+	for (int i = 0; i < 8; i++)
+		if (running[i].dime == s->dime)
+			running[i].dime = 0;
+	return st;
+}
+
+struct inst_stats ctl_wait_faults(int instance, uint64_t n)
+{
+	struct inst_stats s;
+	for (int i = 0; i < 3000; i++) {
+		s = ctl_stats(instance);
+		if (s.remote_faults >= n)
+			return s;
+		sleep_ms(10);
+	}
+	cr_assert_fail("instance %d stays at %llu remote faults, want %llu", instance,
+		       (unsigned long long)s.remote_faults, (unsigned long long)n);
+	return s;
+}
+
+int ctl_row_pids(int instance, int *pids, int max)
+{
+	char *t = ctl_table_text();
+	int n = 0;
+	for (char *line = strchr(t, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+		/* DiME's columns: the pid list starts after five of them. */
+		enum { PIDS_AT = 11 + 1 + 10 + 1 + 13 + 1 + 12 + 1 + 16 + 1 };
+		char *p = line + 1;
+		int id;
+		if (sscanf(p, "%d", &id) != 1 || id != instance)
+			continue;
+		p += PIDS_AT;
+		while (n < max && *p >= '0' && *p <= '9') {
+			pids[n++] = (int)strtol(p, &p, 10);
+			if (*p == ',')
+				p++;
+		}
+	}
+	free(t);
+	return n;
+}
