@@ -18,6 +18,8 @@
 
 #include "../src/engine/clock.h"
 #include "../src/engine/internal.h"
+#include "lib/memcg.h"
+#include "lib/pattern.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -184,7 +187,7 @@ static void sweep(struct dime_region *dr, size_t pages, int passes, struct calib
 	if (log)
 		r->calib = log;
 	size_t k = 0;
-	uint64_t w0 = now();
+	uint64_t w0 = mono_ns();
 	for (int pass = 0; pass < passes; pass++) {
 		for (size_t i = 0; i < pages; i++, k++) {
 			uint64_t t0 = now();
@@ -194,7 +197,7 @@ static void sweep(struct dime_region *dr, size_t pages, int passes, struct calib
 			out->lat[k] = t1 - t0;
 		}
 	}
-	out->wall_ns = ns((double)(now() - w0));
+	out->wall_ns = (double)(mono_ns() - w0);
 	r->calib = NULL;
 	dime_region_stats(dr, &out->st);
 	out->st.remote_faults -= s0.remote_faults;
@@ -252,31 +255,186 @@ static void case_remote(enum dime_mode mode)
 	dime_region_destroy(dr);
 }
 
-/* Emulated fetch time as the program sees it, against the configured one. */
-static void case_fetch(enum dime_mode mode, uint64_t latency_ns)
+/* What a pattern run saw from inside, as key=value lines: every access,
+ * and the accesses slow enough to be faults (pattern.h). */
+/* The case's command line joined by '-': names its samples file. */
+static char case_name[128];
+
+/* With DIME_BENCH_SAMPLES=DIR, a pattern case writes its per-access times
+ * (ns, in access order, one a line) to DIR/CASE.txt for plots. */
+static void save_samples(const struct bench_run *r)
 {
-	enum { PAGES = 512, BUDGET = 256, PASSES = 6 };
-	uint64_t bps = 100000000000ull;
-	struct dime_region *dr = region(mode, PAGES, BUDGET, latency_ns, bps);
+	const char *dir = getenv("DIME_BENCH_SAMPLES");
+	if (!dir || !*dir)
+		return;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s.txt", dir, case_name);
+	FILE *f = fopen(path, "we");
+	if (!f) {
+		fprintf(stderr, "dimebench: %s: %s\n", path, strerror(errno));
+		return;
+	}
+	for (size_t k = 0; k < r->n; k++)
+		fprintf(f, "%llu\n", (unsigned long long)r->lat_ns[k]);
+	fclose(f);
+}
+
+static struct bench_summary put_run(struct bench_run *r, double faults)
+{
+	struct bench_summary s;
+	save_samples(r);
+	bench_summarize(r, &s);
+	put("accesses", (double)r->n);
+	put("mean_ns", s.mean_ns);
+	put("median_ns", s.median_ns);
+	put("p99_ns", s.p99_ns);
+	put("faults_per_access", faults / (double)r->n);
+	put("slow_per_access", (double)s.slow / (double)r->n);
+	put("slow_median_ns", s.slow_median_ns);
+	put("slow_p99_ns", s.slow_p99_ns);
+	/* Time per counted fault: the slow accesses' time over the faults. */
+	put("per_fault_ns", faults > 0 ? s.slow_sum_ns / faults : NAN);
+	return s;
+}
+
+/* Emulated fetch time as the program sees it, against the configured one:
+ * a cyclic sweep over twice the local budget, every access a remote
+ * fault, each timed with clock_gettime. */
+static void case_fetch(enum dime_mode mode, uint64_t latency_ns, uint64_t bps)
+{
+	enum { BUDGET = 256, PASSES = 6 };
+	size_t pages = 2 * BUDGET;
+	struct dime_region *dr = region(mode, pages, BUDGET, latency_ns, bps);
 	struct dime_params p;
 	dime_params_init(&p);
 	p.latency_ns = latency_ns;
 	p.bandwidth_bps = bps;
-	double want = (double)dime_fetch_ns(&p, PAGE);
-	struct sweep sw;
-	sweep(dr, PAGES, PASSES, NULL, &sw);
-	double sum = 0;
-	for (size_t i = 0; i < sw.n; i++)
-		sum += ns((double)sw.lat[i]);
-	double mean = sum / (double)sw.n;
+	double want = (double)dime_fetch_ns(&p, bench_page_size());
+	volatile char *m = dime_region_base(dr);
+	struct bench_run run;
+	bench_run_init(&run, BENCH_CYCLIC, pages, pages * PASSES);
+	bench_fill(m, pages, BENCH_FILL_SPARSE);
+	bench_warm(m, pages);
+	struct dime_stats s0, s1;
+	dime_region_stats(dr, &s0);
+	bench_timed(m, &run);
+	dime_region_stats(dr, &s1);
 	put("fetch_ns", want);
-	put("mean_ns", mean);
-	put("median_ns", ns((double)quantile(sw.lat, sw.n, 0.5)));
-	put("p99_ns", ns((double)quantile(sw.lat, sw.n, 0.99)));
-	put("mean_err", (mean - want) / want);
-	put("p99_err", (ns((double)sw.lat[(size_t)(0.99 * (double)(sw.n - 1) + 0.5)]) - want) / want);
 	put("floor_ns", (double)dime_floor_ns(mode));
+	struct bench_summary sum = put_run(&run, (double)(s1.remote_faults - s0.remote_faults));
+	put("mean_err", (sum.mean_ns - want) / want);
+	put("median_err", (sum.median_ns - want) / want);
+	put("p99_err", (sum.p99_ns - want) / want);
+	bench_run_free(&run);
 	dime_region_destroy(dr);
+}
+
+/* The access patterns the zram baseline runs too, at the same size: ZRAM_N
+ * pages local (or resident), twice that touched. */
+enum { ZRAM_N = 2048, ZRAM_PASSES = 3 };
+
+static enum bench_pattern parse_pattern(const char *s)
+{
+	return strcmp(s, "random") == 0 ? BENCH_RANDOM : BENCH_CYCLIC;
+}
+
+static void case_pattern(enum dime_mode mode, enum bench_pattern pat, uint64_t latency_ns,
+			 uint64_t bps)
+{
+	size_t pages = 2 * ZRAM_N;
+	struct dime_region *dr = region(mode, pages, ZRAM_N, latency_ns, bps);
+	struct dime_params p;
+	dime_params_init(&p);
+	p.latency_ns = latency_ns;
+	p.bandwidth_bps = bps;
+	volatile char *m = dime_region_base(dr);
+	struct bench_run run;
+	bench_run_init(&run, pat, pages, pages * ZRAM_PASSES);
+	bench_fill(m, pages, BENCH_FILL_RANDOM);
+	bench_warm(m, pages);
+	struct dime_stats s0, s1;
+	dime_region_stats(dr, &s0);
+	bench_timed(m, &run);
+	dime_region_stats(dr, &s1);
+	put("fetch_ns", (double)dime_fetch_ns(&p, bench_page_size()));
+	put("floor_ns", (double)dime_floor_ns(mode));
+	put_run(&run, (double)(s1.remote_faults - s0.remote_faults));
+	bench_run_free(&run);
+	dime_region_destroy(dr);
+}
+
+/* Swap-ins and swap-outs of the whole machine (/proc/vmstat). */
+static void swap_counts(double *in, double *out)
+{
+	char key[64];
+	unsigned long long v;
+	*in = *out = NAN;
+	FILE *f = fopen("/proc/vmstat", "re");
+	if (!f)
+		return;
+	while (fscanf(f, "%63s %llu", key, &v) == 2) {
+		if (!strcmp(key, "pswpin"))
+			*in = (double)v;
+		else if (!strcmp(key, "pswpout"))
+			*out = (double)v;
+	}
+	fclose(f);
+}
+
+/* The same pattern on plain anonymous memory in the cgroup of
+ * bench/zram-baseline.sh: its limit holds ZRAM_N pages of the working set
+ * (what the process had charged before plus ZRAM_N pages), the rest goes to
+ * swap on zram. Faults are the kernel's: major (a swap-in) and minor (a
+ * page found in the swap cache) from getrusage. */
+static void case_zram(enum bench_pattern pat, enum bench_fill fill)
+{
+	struct bench_memcg cg;
+	if (bench_memcg_from_env(&cg)) {
+		fprintf(stderr, "dimebench: zram case outside bench/zram-baseline.sh\n");
+		exit(2);
+	}
+	size_t page = bench_page_size(), pages = 2 * ZRAM_N;
+	struct bench_run run;
+	bench_run_init(&run, pat, pages, pages * ZRAM_PASSES);
+	char *m = mmap(NULL, pages * page, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED) {
+		perror("dimebench: mmap");
+		exit(2);
+	}
+	/* 4 KiB pages, as dime's: a huge page would be swapped as one. */
+	madvise(m, pages * page, MADV_NOHUGEPAGE);
+	if (bench_memcg_join(&cg))
+		exit(2);
+	/* Charged from here: the time array, then the working set. */
+	memset(run.lat_ns, 0, sizeof(uint64_t) * run.n);
+	long long base = bench_memcg_usage(&cg);
+	if (base < 0 || bench_memcg_limit(&cg, base + (long long)(ZRAM_N * page)))
+		exit(2);
+	bench_fill(m, pages, fill);
+	bench_warm(m, pages);
+	struct rusage u0, u1;
+	double in0, out0, in1, out1;
+	swap_counts(&in0, &out0);
+	getrusage(RUSAGE_SELF, &u0);
+	bench_timed(m, &run);
+	getrusage(RUSAGE_SELF, &u1);
+	swap_counts(&in1, &out1);
+	unsigned char *vec = xmalloc(pages);
+	size_t resident = 0;
+	if (mincore(m, pages * page, vec) == 0)
+		for (size_t i = 0; i < pages; i++)
+			resident += vec[i] & 1;
+	double major = (double)(u1.ru_majflt - u0.ru_majflt);
+	double minor = (double)(u1.ru_minflt - u0.ru_minflt);
+	put_run(&run, major + minor);
+	put("major_per_access", major / (double)run.n);
+	put("minor_per_access", minor / (double)run.n);
+	put("swapin_per_access", (in1 - in0) / (double)run.n);
+	put("swapout_per_access", (out1 - out0) / (double)run.n);
+	put("resident_pages", (double)resident);
+	put("limit_pages", (double)ZRAM_N);
+	bench_run_free(&run);
 }
 
 /* Streaming: a sequential sweep, every access a remote fault, latency 0:
@@ -407,12 +565,23 @@ static int run_case(int argc, char **argv)
 	if (getenv("DIME_QUIET_FLOOR") == NULL)
 		setenv("DIME_QUIET_FLOOR", "1", 1);
 	const char *c = argv[0];
+	for (int i = 0; i < argc; i++) {
+		size_t len = strlen(case_name);
+		snprintf(case_name + len, sizeof(case_name) - len, "%s%s", i ? "-" : "", argv[i]);
+	}
 	if (!strcmp(c, "minor"))
 		case_minor();
 	else if (!strcmp(c, "remote") && argc > 1)
 		case_remote(parse_mode(argv[1]));
-	else if (!strcmp(c, "fetch") && argc > 2)
-		case_fetch(parse_mode(argv[1]), strtoull(argv[2], NULL, 10));
+	else if (!strcmp(c, "fetch") && argc > 3)
+		case_fetch(parse_mode(argv[1]), strtoull(argv[2], NULL, 10),
+			   strtoull(argv[3], NULL, 10));
+	else if (!strcmp(c, "pattern") && argc > 4)
+		case_pattern(parse_mode(argv[1]), parse_pattern(argv[2]), strtoull(argv[3], NULL, 10),
+			     strtoull(argv[4], NULL, 10));
+	else if (!strcmp(c, "zram") && argc > 2)
+		case_zram(parse_pattern(argv[1]),
+			  strcmp(argv[2], "sparse") ? BENCH_FILL_RANDOM : BENCH_FILL_SPARSE);
 	else if (!strcmp(c, "bw") && argc > 2)
 		case_bw(parse_mode(argv[1]), strtoull(argv[2], NULL, 10));
 	else if (!strcmp(c, "resident"))
@@ -428,7 +597,7 @@ static int run_case(int argc, char **argv)
 
 /* ---- driver ---------------------------------------------------------------- */
 
-enum { MAX_KEYS = 16, MAX_REPS = 15 };
+enum { MAX_KEYS = 24, MAX_REPS = 15 };
 
 struct result {
 	const char *label;  /* case command line */
@@ -437,31 +606,59 @@ struct result {
 	double v[MAX_KEYS][MAX_REPS];
 };
 
+/* The fetch-time grid: every latency at every bandwidth, in both modes. */
+static const char *const lat_grid[] = { "1000", "5000", "10000", "20000" };
+static const char *const bw_grid[] = { "1000000000", "10000000000" };
+enum { NLAT = 4, NBW = 2 };
+
+/* The patterns compared with the zram baseline run at this configuration. */
+#define PATTERN_LAT "10000"
+#define PATTERN_BW "10000000000"
+
 static const char *cases[] = {
 	"minor",
 	"remote thread",
 	"remote signal",
-	"fetch thread 1000", "fetch thread 5000", "fetch thread 20000",
-	"fetch signal 1000", "fetch signal 5000", "fetch signal 20000",
+	"fetch thread 1000 1000000000", "fetch thread 1000 10000000000",
+	"fetch thread 5000 1000000000", "fetch thread 5000 10000000000",
+	"fetch thread 10000 1000000000", "fetch thread 10000 10000000000",
+	"fetch thread 20000 1000000000", "fetch thread 20000 10000000000",
+	"fetch signal 1000 1000000000", "fetch signal 1000 10000000000",
+	"fetch signal 5000 1000000000", "fetch signal 5000 10000000000",
+	"fetch signal 10000 1000000000", "fetch signal 10000 10000000000",
+	"fetch signal 20000 1000000000", "fetch signal 20000 10000000000",
 	"bw thread 1000000000", "bw thread 10000000000",
 	"bw signal 1000000000", "bw signal 10000000000",
 	"resident",
 	"mt thread 1", "mt thread 2",
 	"mt signal 1", "mt signal 2",
+	"pattern thread cyclic " PATTERN_LAT " " PATTERN_BW,
+	"pattern signal cyclic " PATTERN_LAT " " PATTERN_BW,
+	"pattern thread random " PATTERN_LAT " " PATTERN_BW,
+	"pattern signal random " PATTERN_LAT " " PATTERN_BW,
+	"zram cyclic random",
+	"zram cyclic sparse",
+	"zram random random",
 };
 enum { NCASES = sizeof(cases) / sizeof(cases[0]) };
 
 static struct result results[NCASES];
 
-/* Runs `self case <words of c>` and records its key=value lines. */
-static void run_child(const char *self, int ci, int rep)
+static int is_zram(int ci)
 {
-	char buf[256], *argv[8];
+	return !strncmp(cases[ci], "zram ", 5);
+}
+
+/* Runs `self case <words of c>` and records its key=value lines. Returns
+ * 0, or -1 if the case failed (the zram cases may: the caller decides). */
+static int run_child(const char *self, int ci, int rep)
+{
+	char buf[256], *argv[10];
 	snprintf(buf, sizeof(buf), "%s", cases[ci]);
 	int argc = 0;
 	argv[argc++] = (char *)self;
 	argv[argc++] = "case";
-	for (char *tok = strtok(buf, " "); tok && argc < 7; tok = strtok(NULL, " "))
+	for (char *tok = strtok(buf, " "); tok && argc < 9; tok = strtok(NULL, " "))
 		argv[argc++] = tok;
 	argv[argc] = NULL;
 	int fd[2];
@@ -493,8 +690,10 @@ static void run_child(const char *self, int ci, int rep)
 		if (k == res->nkeys) {
 			if (k == MAX_KEYS)
 				continue;
-			line[sizeof(res->keys[k]) - 1] = 0;
-			memcpy(res->keys[k], line, strlen(line) + 1);
+			/* The key only: the value after it is still to read. */
+			size_t len = strnlen(line, sizeof(res->keys[k]) - 1);
+			memcpy(res->keys[k], line, len);
+			res->keys[k][len] = 0;
 			for (int r = 0; r < MAX_REPS; r++)
 				res->v[k][r] = NAN;
 			res->nkeys++;
@@ -506,8 +705,11 @@ static void run_child(const char *self, int ci, int rep)
 	waitpid(pid, &status, 0);
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		fprintf(stderr, "dimebench: case '%s' failed\n", cases[ci]);
-		exit(1);
+		if (!is_zram(ci))
+			exit(1);
+		return -1;
 	}
+	return 0;
 }
 
 /* Busy CPU time of the whole machine over 0.3 s, in % of one CPU. */
@@ -583,8 +785,20 @@ static double val(const char *label, const char *key, int rep)
 		median_of(v_, reps);                            \
 	})
 
-static FILE *csv;
+static FILE *csv, *md;
 static int reps = 3;
+static const char *section = "";
+static int md_rows; /* row() also writes a markdown row */
+
+static void fmt_value(char *v, size_t size, double value)
+{
+	if (isnan(value))
+		snprintf(v, size, "-");
+	else if (fabs(value) >= 1000)
+		snprintf(v, size, "%.0f", value);
+	else
+		snprintf(v, size, "%.4g", value);
+}
 
 static void row(const char *what, const char *unit, double value, const char *vs,
 		double ratio, const char *target, const char *note)
@@ -592,62 +806,75 @@ static void row(const char *what, const char *unit, double value, const char *vs
 	char r[32] = "", v[32];
 	if (!isnan(ratio))
 		snprintf(r, sizeof(r), "%.3f", ratio);
-	if (isnan(value))
-		snprintf(v, sizeof(v), "-");
-	else if (fabs(value) >= 1000)
-		snprintf(v, sizeof(v), "%.0f", value);
-	else
-		snprintf(v, sizeof(v), "%.4g", value);
-	printf("%-44s %12s %-6s %-18s %8s  %-8s %s\n", what, v, unit, vs, r, target, note);
-	fprintf(csv, "\"%s\",%s,%s,\"%s\",%s,\"%s\",\"%s\"\n", what, v, unit, vs, r, target, note);
+	fmt_value(v, sizeof(v), value);
+	printf("%-52s %12s %-6s %-18s %8s  %-8s %s\n", what, v, unit, vs, r, target, note);
+	fprintf(csv, "%s,\"%s\",%s,%s,\"%s\",%s,\"%s\",\"%s\"\n", section, what, v, unit, vs, r,
+		target, note);
+	if (md && md_rows)
+		fprintf(md, "| %s | %s | %s | %s | %s | %s | %s |\n", what, v, unit, vs, r, target,
+			note);
 }
 
-int main(int argc, char **argv)
+/* A markdown section; with `generic`, row() fills a table under it. */
+static void md_section(const char *name, const char *title, const char *intro, int generic)
 {
-	if (argc > 1 && !strcmp(argv[1], "case"))
-		return argc > 2 ? run_case(argc - 2, argv + 2) : 2;
-	const char *out = "build/bench/results.csv";
-	int opt;
-	while ((opt = getopt(argc, argv, "r:o:")) != -1) {
-		if (opt == 'r')
-			reps = atoi(optarg);
-		else if (opt == 'o')
-			out = optarg;
-		else {
-			fprintf(stderr, "usage: dimebench [-r REPS] [-o results.csv]\n");
-			return 2;
-		}
+	section = name;
+	md_rows = generic;
+	if (!md)
+		return;
+	fprintf(md, "\n### %s\n\n%s\n\n", title, intro);
+	if (generic)
+		fprintf(md, "| measurement | value | unit | baseline | ratio | target | note |\n"
+			    "|---|---:|---|---|---:|---|---|\n");
+}
+
+static void md_us(double ns_value)
+{
+	if (isnan(ns_value))
+		fprintf(md, " - |");
+	else
+		fprintf(md, " %.2f |", ns_value / 1000);
+}
+
+static void md_num(const char *fmt, double v)
+{
+	if (isnan(v))
+		fprintf(md, " - |");
+	else {
+		fputc(' ', md);
+		fprintf(md, fmt, v);
+		fprintf(md, " |");
 	}
-	if (reps < 1 || reps > MAX_REPS)
-		reps = 3;
-	char self[4096];
-	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (len <= 0)
-		return 2;
-	self[len] = 0;
-	double bg[MAX_REPS];
-	for (int rep = 0; rep < reps; rep++) {
-		bg[rep] = wait_quiet();
-		fprintf(stderr, "dimebench: repetition %d/%d (background load %.0f%% of a CPU)\n",
-			rep + 1, reps, bg[rep]);
-		for (int c = 0; c < NCASES; c++)
-			run_child(self, c, rep);
+}
+
+static double load1(void)
+{
+	double l = NAN;
+	FILE *f = fopen("/proc/loadavg", "re");
+	if (f) {
+		if (fscanf(f, "%lf", &l) != 1)
+			l = NAN;
+		fclose(f);
 	}
-	csv = fopen(out, "w");
-	if (!csv) {
-		fprintf(stderr, "dimebench: %s: %s\n", out, strerror(errno));
-		return 2;
-	}
-	fprintf(csv, "measurement,value,unit,baseline,ratio,target,note\n");
-	printf("%-44s %12s %-6s %-18s %8s  %-8s %s\n", "measurement (median of reps)", "value", "unit",
-	       "baseline", "ratio", "target", "note");
+	return l;
+}
 
 #define V(label, key) MEDIAN_OVER_REPS(val(label, key, rep))
 #define R(label, key, blabel, bkey) MEDIAN_OVER_REPS(val(label, key, rep) / val(blabel, bkey, rep))
+
+static const char *const modes[2] = { "thread", "signal" };
+
+static void report_overhead(void)
+{
+	md_section("overhead", "Overhead against the kernel minor fault",
+		   "A remote fault at latency 0 and unlimited bandwidth (dime's own cost: the floor), "
+		   "a cyclic sweep over 512 pages with 256 local, against a kernel minor fault "
+		   "(a memfd page in the page cache whose PTE was zapped, written again) measured in "
+		   "the same repetition. The breakdown comes from the engine's own timestamps.",
+		   1);
 	double minor = V("minor", "median_ns");
 	row("kernel minor fault, median", "ns", minor, "-", NAN, "", "memfd page cache, PTE zapped, write");
 	row("kernel minor fault, p99", "ns", V("minor", "p99_ns"), "-", NAN, "", "");
-	const char *modes[2] = { "thread", "signal" };
 	for (int m = 0; m < 2; m++) {
 		char l[64], w[96];
 		snprintf(l, sizeof(l), "remote %s", modes[m]);
@@ -673,31 +900,73 @@ int main(int argc, char **argv)
 			    R(l, parts[k][0], "minor", "median_ns"), "", "");
 		}
 	}
+}
+
+static void report_fetch(void)
+{
+	md_section("fetch", "Fetch time measured from inside the program against the configured one",
+		   "Each row: a program sweeping cyclically over 512 pages with 256 local (every "
+		   "access a remote fault, 3,072 timed accesses), timing each access itself with "
+		   "clock_gettime(CLOCK_MONOTONIC). Configured fetch = 2 x latency + 4096 x 8 / "
+		   "bandwidth. Ratios are medians over the repetitions of each repetition's ratio. "
+		   "A configured fetch below the floor (dime's own cost of a fault, measured at "
+		   "start-up) cannot be met: such faults take about the floor.",
+		   0);
+	if (md)
+		fprintf(md, "| mode | latency | bandwidth | configured (us) | floor (us) | mean (us) | "
+			    "median (us) | p99 (us) | mean / cfg | median / cfg | p99 / cfg | "
+			    "faults / access |\n"
+			    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (int m = 0; m < 2; m++)
+		for (int li = 0; li < NLAT; li++)
+			for (int b = 0; b < NBW; b++) {
+				char l[96], w[128], note[96];
+				const char *bwname = b ? "10G" : "1G";
+				snprintf(l, sizeof(l), "fetch %s %s %s", modes[m], lat_grid[li], bw_grid[b]);
+				double want = V(l, "fetch_ns"), floor = V(l, "floor_ns");
+				snprintf(note, sizeof(note), "configured %.0f ns (floor %.0f)", want, floor);
+				const char *tgt = want >= 10000 && want > 1.5 * floor ? "1+-0.01" : "";
+				snprintf(w, sizeof(w), "fetch, %s, %s ns, %s b/s, mean", modes[m],
+					 lat_grid[li], bwname);
+				row(w, "ns", V(l, "mean_ns"), "configured", V(l, "mean_err") + 1, tgt,
+				    note);
+				snprintf(w, sizeof(w), "fetch, %s, %s ns, %s b/s, median", modes[m],
+					 lat_grid[li], bwname);
+				row(w, "ns", V(l, "median_ns"), "configured", V(l, "median_err") + 1, "",
+				    "");
+				snprintf(w, sizeof(w), "fetch, %s, %s ns, %s b/s, p99", modes[m],
+					 lat_grid[li], bwname);
+				row(w, "ns", V(l, "p99_ns"), "configured", V(l, "p99_err") + 1,
+				    *tgt ? "<=1.05" : "", "");
+				if (!md)
+					continue;
+				fprintf(md, "| %s | %.0f us | %s b/s |", modes[m],
+					atof(lat_grid[li]) / 1000, bwname);
+				md_us(want);
+				md_us(floor);
+				md_us(V(l, "mean_ns"));
+				md_us(V(l, "median_ns"));
+				md_us(V(l, "p99_ns"));
+				md_num("%.3f", V(l, "mean_err") + 1);
+				md_num("%.3f", V(l, "median_err") + 1);
+				md_num("%.3f", V(l, "p99_err") + 1);
+				md_num("%.3f", V(l, "faults_per_access"));
+				fprintf(md, "\n");
+			}
+}
+
+static void report_bandwidth(void)
+{
+	md_section("bandwidth", "Streaming bandwidth measured from inside the program",
+		   "A sequential sweep over 1,024 pages with 64 local at latency 0: only the link's "
+		   "transfer time is emulated. Achieved = bytes of the remote faults x 8 / the "
+		   "sweep's wall time (clock_gettime). One stream cannot go faster than a page per "
+		   "floor.",
+		   1);
 	for (int m = 0; m < 2; m++) {
-		for (int li = 0; li < 3; li++) {
-			const char *lat[3] = { "1000", "5000", "20000" };
+		for (int b = 0; b < NBW; b++) {
 			char l[64], w[96], note[96];
-			snprintf(l, sizeof(l), "fetch %s %s", modes[m], lat[li]);
-			double want = V(l, "fetch_ns");
-			snprintf(note, sizeof(note), "configured fetch %.0f ns (floor %.0f)", want,
-				 V(l, "floor_ns"));
-			snprintf(w, sizeof(w), "fetch time, %s, latency %s ns, mean", modes[m], lat[li]);
-			row(w, "ns", V(l, "mean_ns"), "configured", V(l, "mean_err") + 1,
-			    want >= 10000 ? "1+-0.01" : "", note);
-			snprintf(w, sizeof(w), "fetch time, %s, latency %s ns, median", modes[m],
-				 lat[li]);
-			row(w, "ns", V(l, "median_ns"), "configured",
-			    R(l, "median_ns", l, "fetch_ns"), "", "the typical fault");
-			snprintf(w, sizeof(w), "fetch time, %s, latency %s ns, p99", modes[m], lat[li]);
-			row(w, "ns", V(l, "p99_ns"), "configured", V(l, "p99_err") + 1,
-			    want >= 10000 ? "<=1.05" : "", "");
-		}
-	}
-	for (int m = 0; m < 2; m++) {
-		const char *bw[2] = { "1000000000", "10000000000" };
-		for (int b = 0; b < 2; b++) {
-			char l[64], w[96], note[96];
-			snprintf(l, sizeof(l), "bw %s %s", modes[m], bw[b]);
+			snprintf(l, sizeof(l), "bw %s %s", modes[m], bw_grid[b]);
 			double floor = V(l, "floor_ns");
 			double limit = PAGE * 8 / (floor / 1e9);
 			snprintf(note, sizeof(note), "one stream can reach %.2g b/s (floor %.0f ns)", limit,
@@ -707,6 +976,14 @@ int main(int argc, char **argv)
 			row(w, "b/s", V(l, "achieved_bps"), "configured", V(l, "ratio"), "1+-0.03", note);
 		}
 	}
+}
+
+static void report_other(void)
+{
+	md_section("other", "Resident pages and threads",
+		   "Access to local pages against the same loop on plain anonymous memory, and "
+		   "remote faults per second of two threads against one (latency 0).",
+		   1);
 	row("resident-page loop, per pass", "ns", V("resident", "emulated_ns"), "plain anon memory",
 	    V("resident", "ratio"), "<=1.02", "256 pages, one write per cache line");
 	for (int m = 0; m < 2; m++) {
@@ -717,8 +994,205 @@ int main(int argc, char **argv)
 		row(w, "1/s", V(l2, "faults_per_s"), "1 thread", R(l2, "faults_per_s", l1, "faults_per_s"),
 		    ">=1.4", "");
 	}
+}
+
+/* One line of the zram comparison: console rows and a markdown row. */
+static void compare_line(const char *label, const char *pattern, const char *memory,
+			 double configured, int kernel)
+{
+	char w[128];
+	double minor = V("minor", "median_ns");
+	double per = V(label, "per_fault_ns"), med = V(label, "slow_median_ns"),
+	       p99 = V(label, "slow_p99_ns");
+	snprintf(w, sizeof(w), "%s, %s: time per fault", memory, pattern);
+	if (kernel) {
+		row(w, "ns", per, "minor median", R(label, "per_fault_ns", "minor", "median_ns"), "",
+		    "not configurable");
+	} else {
+		row(w, "ns", per, "configured", per / configured, "", "");
+	}
+	snprintf(w, sizeof(w), "%s, %s: slow accesses, median", memory, pattern);
+	row(w, "ns", med, kernel ? "minor median" : "configured",
+	    kernel ? med / minor : med / configured, "", "accesses >= 2 us");
+	snprintf(w, sizeof(w), "%s, %s: slow accesses, p99", memory, pattern);
+	row(w, "ns", p99, kernel ? "minor median" : "configured",
+	    kernel ? p99 / minor : p99 / configured, "", "");
+	snprintf(w, sizeof(w), "%s, %s: faults per access", memory, pattern);
+	row(w, "", V(label, "faults_per_access"), "-", NAN, "",
+	    kernel ? "major + minor (getrusage)" : "remote faults (dime's counter)");
+	snprintf(w, sizeof(w), "%s, %s: slow accesses per access", memory, pattern);
+	row(w, "", V(label, "slow_per_access"), "-", NAN, "", "");
+	if (kernel) {
+		snprintf(w, sizeof(w), "%s, %s: major faults per access", memory, pattern);
+		row(w, "", V(label, "major_per_access"), "-", NAN, "", "swap-ins from zram");
+		snprintf(w, sizeof(w), "%s, %s: minor faults per access", memory, pattern);
+		row(w, "", V(label, "minor_per_access"), "-", NAN, "", "found in the swap cache");
+		snprintf(w, sizeof(w), "%s, %s: swap-outs per access", memory, pattern);
+		row(w, "", V(label, "swapout_per_access"), "-", NAN, "", "/proc/vmstat pswpout");
+		snprintf(w, sizeof(w), "%s, %s: resident pages at the end", memory, pattern);
+		row(w, "", V(label, "resident_pages"), "limit", V(label, "resident_pages") / ZRAM_N,
+		    "", "mincore()");
+	}
+	if (!md)
+		return;
+	fprintf(md, "| %s | %s |", pattern, memory);
+	if (kernel)
+		fprintf(md, " not configurable |");
+	else
+		md_us(configured);
+	md_us(per);
+	md_us(med);
+	md_us(p99);
+	md_num("%.3f", V(label, "faults_per_access"));
+	md_num("%.3f", V(label, "slow_per_access"));
+	if (kernel) {
+		md_num("%.3f", V(label, "major_per_access"));
+		md_num("%.3f", V(label, "minor_per_access"));
+		md_num("%.3f", V(label, "swapout_per_access"));
+		md_num("%.0f", V(label, "resident_pages"));
+	} else {
+		fprintf(md, " - | - | - | %d |", ZRAM_N);
+	}
+	fprintf(md, "\n");
+}
+
+static void report_zram(const char *skip, const int *zram_failed)
+{
+	char intro[1024];
+	const char *info = getenv("DIME_BENCH_ZRAM_INFO");
+	snprintf(intro, sizeof(intro),
+		 "The same program (bench/lib/pattern.c) on the same access patterns: %d pages "
+		 "touched, %d of them local (dime's budget) or resident (the cgroup's memory limit, "
+		 "set to what the process had charged plus %d pages), %d timed accesses, each timed "
+		 "with clock_gettime; page contents pseudo-random (incompressible) unless said. "
+		 "dime: latency %s ns, %s b/s, FIFO. The kernel: a memory cgroup with swap on zram "
+		 "(%s). Time per fault = the time of the accesses slower than %d ns / the faults "
+		 "counted; slow median and p99 are over those accesses.",
+		 2 * ZRAM_N, ZRAM_N, ZRAM_N, 2 * ZRAM_N * ZRAM_PASSES, PATTERN_LAT, "10G",
+		 info ? info : "not run", BENCH_SLOW_NS);
+	md_section("zram", "The do-it-yourself baseline: a memory cgroup with swap on zram", intro, 0);
+	if (skip) {
+		fprintf(stderr, "dimebench: zram baseline skipped: %s\n", skip);
+		if (md)
+			fprintf(md, "**Not measured in this run: %s.**\n\n", skip);
+	}
+	if (md)
+		fprintf(md, "| pattern | memory | configured per fault (us) | time per fault (us) | "
+			    "slow median (us) | slow p99 (us) | faults / access | slow / access | "
+			    "major / access | minor / access | swap-outs / access | resident pages |\n"
+			    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	struct dime_params p;
+	dime_params_init(&p);
+	p.latency_ns = strtoull(PATTERN_LAT, NULL, 10);
+	p.bandwidth_bps = strtoull(PATTERN_BW, NULL, 10);
+	double configured = (double)dime_fetch_ns(&p, PAGE);
+	const char *pats[2] = { "cyclic", "random" };
+	for (int pi = 0; pi < 2; pi++) {
+		for (int m = 0; m < 2; m++) {
+			char l[128], mem[64];
+			snprintf(l, sizeof(l), "pattern %s %s " PATTERN_LAT " " PATTERN_BW, modes[m],
+				 pats[pi]);
+			snprintf(mem, sizeof(mem), "dime %s", modes[m]);
+			compare_line(l, pats[pi], mem, configured, 0);
+		}
+		if (skip)
+			continue;
+		for (int c = 0; c < NCASES; c++) {
+			if (!is_zram(c) || strncmp(cases[c] + 5, pats[pi], strlen(pats[pi])))
+				continue;
+			int sparse = strstr(cases[c], "sparse") != NULL;
+			compare_line(cases[c], pats[pi],
+				     sparse ? "zram swap, compressible pages" : "zram swap", NAN, 1);
+			if (zram_failed[c]) {
+				char note[160];
+				snprintf(note, sizeof(note), "case '%s' failed in %d of %d repetitions",
+					 cases[c], zram_failed[c], reps);
+				row(note, "", NAN, "-", NAN, "", "");
+				if (md)
+					fprintf(md, "\n%s.\n", note);
+			}
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "case"))
+		return argc > 2 ? run_case(argc - 2, argv + 2) : 2;
+	const char *out = "build/bench/results.csv", *mdout = NULL;
+	int opt;
+	while ((opt = getopt(argc, argv, "r:o:m:")) != -1) {
+		if (opt == 'r')
+			reps = atoi(optarg);
+		else if (opt == 'o')
+			out = optarg;
+		else if (opt == 'm')
+			mdout = optarg;
+		else {
+			fprintf(stderr, "usage: dimebench [-r REPS] [-o results.csv] [-m tables.md]\n");
+			return 2;
+		}
+	}
+	if (reps < 1 || reps > MAX_REPS)
+		reps = 3;
+	char self[4096];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (len <= 0)
+		return 2;
+	self[len] = 0;
+	/* The zram baseline runs only under bench/zram-baseline.sh, which
+	 * says what is missing when it cannot set it up. */
+	const char *skip = getenv("DIME_BENCH_ZRAM_SKIP");
+	if (!skip && !getenv("DIME_BENCH_CGROUP"))
+		skip = "not run under bench/zram-baseline.sh";
+	if (skip)
+		fprintf(stderr, "dimebench: zram baseline skipped: %s\n", skip);
+	double bg[MAX_REPS], la[MAX_REPS];
+	int zram_failed[NCASES] = { 0 };
+	for (int rep = 0; rep < reps; rep++) {
+		bg[rep] = wait_quiet();
+		la[rep] = load1();
+		fprintf(stderr,
+			"dimebench: repetition %d/%d (background load %.0f%% of a CPU, load average %.2f)\n",
+			rep + 1, reps, bg[rep], la[rep]);
+		for (int c = 0; c < NCASES; c++) {
+			if (is_zram(c) && skip)
+				continue;
+			if (run_child(self, c, rep))
+				zram_failed[c]++;
+		}
+	}
+	csv = fopen(out, "w");
+	if (!csv) {
+		fprintf(stderr, "dimebench: %s: %s\n", out, strerror(errno));
+		return 2;
+	}
+	if (mdout && !(md = fopen(mdout, "w"))) {
+		fprintf(stderr, "dimebench: %s: %s\n", mdout, strerror(errno));
+		return 2;
+	}
+	fprintf(csv, "section,measurement,value,unit,baseline,ratio,target,note\n");
+	printf("%-52s %12s %-6s %-18s %8s  %-8s %s\n", "measurement (median of reps)", "value", "unit",
+	       "baseline", "ratio", "target", "note");
+	report_overhead();
+	report_fetch();
+	report_bandwidth();
+	report_other();
+	report_zram(skip, zram_failed);
+	md_section("load", "Load", "The machine is shared with other work.", 1);
 	row("background load before a repetition", "%", median_of(bg, reps), "-", NAN, "<=10",
-	    "other processes on this shared machine");
+	    "busy CPU time of the machine, % of one CPU");
+	row("load average (1 min) before a repetition", "", median_of(la, reps), "-", NAN, "", "");
+	if (md) {
+		fprintf(md, "\nPer repetition: background load");
+		for (int r = 0; r < reps; r++)
+			fprintf(md, "%s %.0f%%", r ? "," : "", bg[r]);
+		fprintf(md, "; load average");
+		for (int r = 0; r < reps; r++)
+			fprintf(md, "%s %.2f", r ? "," : "", la[r]);
+		fprintf(md, ".\n");
+		fclose(md);
+	}
 	fclose(csv);
 	printf("\nCSV: %s (%d repetitions)\n", out, reps);
 	return 0;
