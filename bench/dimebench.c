@@ -314,7 +314,7 @@ static void case_fetch(enum dime_mode mode, uint64_t latency_ns, uint64_t bps)
 	struct bench_run run;
 	bench_run_init(&run, BENCH_CYCLIC, pages, pages * PASSES);
 	bench_fill(m, pages, BENCH_FILL_SPARSE);
-	bench_warm(m, pages);
+	bench_warm(m, &run);
 	struct dime_stats s0, s1;
 	dime_region_stats(dr, &s0);
 	bench_timed(m, &run);
@@ -335,30 +335,45 @@ enum { ZRAM_N = 2048, ZRAM_PASSES = 3 };
 
 static enum bench_pattern parse_pattern(const char *s)
 {
-	return strcmp(s, "random") == 0 ? BENCH_RANDOM : BENCH_CYCLIC;
+	if (!strcmp(s, "random"))
+		return BENCH_RANDOM;
+	return strcmp(s, "hotcold") == 0 ? BENCH_HOTCOLD : BENCH_CYCLIC;
 }
 
 static void case_pattern(enum dime_mode mode, enum bench_pattern pat, uint64_t latency_ns,
-			 uint64_t bps)
+			 uint64_t bps, const char *policy)
 {
 	size_t pages = 2 * ZRAM_N;
-	struct dime_region *dr = region(mode, pages, ZRAM_N, latency_ns, bps);
 	struct dime_params p;
 	dime_params_init(&p);
+	p.size = pages * PAGE;
+	p.local_npages = ZRAM_N;
 	p.latency_ns = latency_ns;
 	p.bandwidth_bps = bps;
+	p.mode = mode;
+	snprintf(p.policy, sizeof(p.policy), "%s", policy);
+	struct dime_region *dr;
+	int err = dime_region_create(&p, &dr);
+	if (err) {
+		fprintf(stderr, "dimebench: dime_region_create: %s\n", dime_strerror(err));
+		exit(2);
+	}
 	volatile char *m = dime_region_base(dr);
 	struct bench_run run;
 	bench_run_init(&run, pat, pages, pages * ZRAM_PASSES);
 	bench_fill(m, pages, BENCH_FILL_RANDOM);
-	bench_warm(m, pages);
+	bench_warm(m, &run);
 	struct dime_stats s0, s1;
 	dime_region_stats(dr, &s0);
 	bench_timed(m, &run);
 	dime_region_stats(dr, &s1);
 	put("fetch_ns", (double)dime_fetch_ns(&p, bench_page_size()));
 	put("floor_ns", (double)dime_floor_ns(mode));
-	put_run(&run, (double)(s1.remote_faults - s0.remote_faults));
+	/* Soft faults (a policy observing pages) are slow accesses too. */
+	double soft = (double)(s1.soft_faults - s0.soft_faults);
+	put_run(&run, (double)(s1.remote_faults - s0.remote_faults) + soft);
+	put("remote_per_access", (double)(s1.remote_faults - s0.remote_faults) / (double)run.n);
+	put("soft_per_access", soft / (double)run.n);
 	bench_run_free(&run);
 	dime_region_destroy(dr);
 }
@@ -412,7 +427,7 @@ static void case_zram(enum bench_pattern pat, enum bench_fill fill)
 	if (base < 0 || bench_memcg_limit(&cg, base + (long long)(ZRAM_N * page)))
 		exit(2);
 	bench_fill(m, pages, fill);
-	bench_warm(m, pages);
+	bench_warm(m, &run);
 	struct rusage u0, u1;
 	double in0, out0, in1, out1;
 	swap_counts(&in0, &out0);
@@ -578,7 +593,7 @@ static int run_case(int argc, char **argv)
 			   strtoull(argv[3], NULL, 10));
 	else if (!strcmp(c, "pattern") && argc > 4)
 		case_pattern(parse_mode(argv[1]), parse_pattern(argv[2]), strtoull(argv[3], NULL, 10),
-			     strtoull(argv[4], NULL, 10));
+			     strtoull(argv[4], NULL, 10), argc > 5 ? argv[5] : "fifo");
 	else if (!strcmp(c, "zram") && argc > 2)
 		case_zram(parse_pattern(argv[1]),
 			  strcmp(argv[2], "sparse") ? BENCH_FILL_RANDOM : BENCH_FILL_SPARSE);
@@ -636,9 +651,13 @@ static const char *cases[] = {
 	"pattern signal cyclic " PATTERN_LAT " " PATTERN_BW,
 	"pattern thread random " PATTERN_LAT " " PATTERN_BW,
 	"pattern signal random " PATTERN_LAT " " PATTERN_BW,
+	"pattern thread hotcold " PATTERN_LAT " " PATTERN_BW,
+	"pattern signal hotcold " PATTERN_LAT " " PATTERN_BW,
+	"pattern signal hotcold " PATTERN_LAT " " PATTERN_BW " lru",
 	"zram cyclic random",
 	"zram cyclic sparse",
 	"zram random random",
+	"zram hotcold random",
 };
 enum { NCASES = sizeof(cases) / sizeof(cases[0]) };
 
@@ -1019,7 +1038,7 @@ static void compare_line(const char *label, const char *pattern, const char *mem
 	    kernel ? p99 / minor : p99 / configured, "", "");
 	snprintf(w, sizeof(w), "%s, %s: faults per access", memory, pattern);
 	row(w, "", V(label, "faults_per_access"), "-", NAN, "",
-	    kernel ? "major + minor (getrusage)" : "remote faults (dime's counter)");
+	    kernel ? "major + minor (getrusage)" : "remote + soft faults (dime's counters)");
 	snprintf(w, sizeof(w), "%s, %s: slow accesses per access", memory, pattern);
 	row(w, "", V(label, "slow_per_access"), "-", NAN, "", "");
 	if (kernel) {
@@ -1032,6 +1051,10 @@ static void compare_line(const char *label, const char *pattern, const char *mem
 		snprintf(w, sizeof(w), "%s, %s: resident pages at the end", memory, pattern);
 		row(w, "", V(label, "resident_pages"), "limit", V(label, "resident_pages") / ZRAM_N,
 		    "", "mincore()");
+	}
+	if (!kernel) {
+		snprintf(w, sizeof(w), "%s, %s: soft faults per access", memory, pattern);
+		row(w, "", V(label, "soft_per_access"), "-", NAN, "", "lru observes pages");
 	}
 	if (!md)
 		return;
@@ -1051,7 +1074,7 @@ static void compare_line(const char *label, const char *pattern, const char *mem
 		md_num("%.3f", V(label, "swapout_per_access"));
 		md_num("%.0f", V(label, "resident_pages"));
 	} else {
-		fprintf(md, " - | - | - | %d |", ZRAM_N);
+		fprintf(md, " - | soft: %.3f | - | %d (budget) |", V(label, "soft_per_access"), ZRAM_N);
 	}
 	fprintf(md, "\n");
 }
@@ -1061,11 +1084,13 @@ static void report_zram(const char *skip, const int *zram_failed)
 	char intro[1024];
 	const char *info = getenv("DIME_BENCH_ZRAM_INFO");
 	snprintf(intro, sizeof(intro),
-		 "The same program (bench/lib/pattern.c) on the same access patterns: %d pages "
+		 "The same program (bench/lib/pattern.c) on the same access patterns (cyclic: "
+		 "pages in order; random: uniform; hotcold: 90%% of accesses to a hot quarter of "
+		 "the pages, 10%% to the rest): %d pages "
 		 "touched, %d of them local (dime's budget) or resident (the cgroup's memory limit, "
 		 "set to what the process had charged plus %d pages), %d timed accesses, each timed "
 		 "with clock_gettime; page contents pseudo-random (incompressible) unless said. "
-		 "dime: latency %s ns, %s b/s, FIFO. The kernel: a memory cgroup with swap on zram "
+		 "dime: latency %s ns, %s b/s, FIFO unless said. The kernel: a memory cgroup with swap on zram "
 		 "(%s). Time per fault = the time of the accesses slower than %d ns / the faults "
 		 "counted; slow median and p99 are over those accesses.",
 		 2 * ZRAM_N, ZRAM_N, ZRAM_N, 2 * ZRAM_N * ZRAM_PASSES, PATTERN_LAT, "10G",
@@ -1086,14 +1111,15 @@ static void report_zram(const char *skip, const int *zram_failed)
 	p.latency_ns = strtoull(PATTERN_LAT, NULL, 10);
 	p.bandwidth_bps = strtoull(PATTERN_BW, NULL, 10);
 	double configured = (double)dime_fetch_ns(&p, PAGE);
-	const char *pats[2] = { "cyclic", "random" };
-	for (int pi = 0; pi < 2; pi++) {
-		for (int m = 0; m < 2; m++) {
-			char l[128], mem[64];
-			snprintf(l, sizeof(l), "pattern %s %s " PATTERN_LAT " " PATTERN_BW, modes[m],
-				 pats[pi]);
-			snprintf(mem, sizeof(mem), "dime %s", modes[m]);
-			compare_line(l, pats[pi], mem, configured, 0);
+	const char *pats[3] = { "cyclic", "random", "hotcold" };
+	for (int pi = 0; pi < 3; pi++) {
+		for (int c = 0; c < NCASES; c++) {
+			char mode[16], pat[16], policy[16] = "fifo", mem[64];
+			if (sscanf(cases[c], "pattern %15s %15s %*s %*s %15s", mode, pat, policy) < 2 ||
+			    strcmp(pat, pats[pi]))
+				continue;
+			snprintf(mem, sizeof(mem), "dime %s, %s", mode, policy);
+			compare_line(cases[c], pats[pi], mem, configured, 0);
 		}
 		if (skip)
 			continue;
@@ -1147,6 +1173,8 @@ int main(int argc, char **argv)
 		skip = "not run under bench/zram-baseline.sh";
 	if (skip)
 		fprintf(stderr, "dimebench: zram baseline skipped: %s\n", skip);
+	else
+		fprintf(stderr, "dimebench: zram baseline: %s\n", getenv("DIME_BENCH_ZRAM_INFO"));
 	double bg[MAX_REPS], la[MAX_REPS];
 	int zram_failed[NCASES] = { 0 };
 	for (int rep = 0; rep < reps; rep++) {

@@ -43,17 +43,31 @@ void bench_run_init(struct bench_run *r, enum bench_pattern pat, size_t pages, s
 {
 	r->pages = pages;
 	r->n = n;
-	r->order = xmalloc(sizeof(*r->order) * n);
+	/* One array: the warm-up's accesses first, then the timed ones, so
+	 * the two never repeat each other (a warm-up that did would leave
+	 * exactly the timed pages resident). */
+	r->warm = xmalloc(sizeof(*r->order) * 2 * n);
+	r->order = r->warm + n;
 	r->lat_ns = xmalloc(sizeof(*r->lat_ns) * n);
 	r->wall_ns = 0;
 	uint64_t seed = 0x9e3779b97f4a7c15ull;
-	for (size_t k = 0; k < n; k++)
-		r->order[k] = (uint32_t)(pat == BENCH_CYCLIC ? k % pages : xorshift(&seed) % pages);
+	size_t hot = pages / 4;
+	for (size_t k = 0; k < 2 * n; k++) {
+		uint64_t x = xorshift(&seed);
+		if (pat == BENCH_CYCLIC)
+			r->warm[k] = (uint32_t)(k % pages);
+		else if (pat == BENCH_RANDOM || hot == 0 || hot == pages)
+			r->warm[k] = (uint32_t)(x % pages);
+		else if (x % 10 != 0)
+			r->warm[k] = (uint32_t)((x / 10) % hot);
+		else
+			r->warm[k] = (uint32_t)(hot + (x / 10) % (pages - hot));
+	}
 }
 
 void bench_run_free(struct bench_run *r)
 {
-	free(r->order);
+	free(r->warm);
 	free(r->lat_ns);
 }
 
@@ -72,11 +86,13 @@ void bench_fill(volatile char *m, size_t pages, enum bench_fill fill)
 	}
 }
 
-void bench_warm(volatile char *m, size_t pages)
+void bench_warm(volatile char *m, const struct bench_run *r)
 {
 	size_t page = bench_page_size();
-	for (size_t i = 0; i < pages; i++)
+	for (size_t i = 0; i < r->pages; i++)
 		m[i * page] += 1;
+	for (size_t k = 0; k < r->n; k++)
+		m[(size_t)r->warm[k] * page] += 1;
 }
 
 void bench_timed(volatile char *m, struct bench_run *r)

@@ -14,6 +14,10 @@
 enum bench_pattern {
 	BENCH_CYCLIC, /* pages 0..P-1 in order, again and again */
 	BENCH_RANDOM, /* uniformly random pages (fixed seed) */
+	/* 90% of accesses to a hot quarter of the pages, 10% uniformly to
+	 * the rest (fixed seed): recency-based replacement keeps the hot
+	 * pages, FIFO does not. */
+	BENCH_HOTCOLD,
 };
 
 enum bench_fill {
@@ -32,6 +36,7 @@ struct bench_run {
 	size_t pages;     /* pages the pattern covers */
 	size_t n;         /* timed accesses */
 	uint32_t *order;  /* n page indices */
+	uint32_t *warm;   /* n more, drawn after them: the untimed warm-up */
 	uint64_t *lat_ns; /* n access times */
 	uint64_t wall_ns; /* the timed accesses, start to end */
 };
@@ -51,9 +56,10 @@ void bench_run_free(struct bench_run *r);
 /* Writes every page once (its first touch), with the given content. */
 void bench_fill(volatile char *m, size_t pages, enum bench_fill fill);
 
-/* One untimed pass in page order: the replacement order reaches its
- * steady state before the timed accesses. */
-void bench_warm(volatile char *m, size_t pages);
+/* One untimed pass in page order, then the pattern's accesses once
+ * untimed: the replacement order reaches its steady state before the
+ * timed accesses. */
+void bench_warm(volatile char *m, const struct bench_run *r);
 
 /* The timed accesses. */
 void bench_timed(volatile char *m, struct bench_run *r);
