@@ -85,7 +85,8 @@ findings() {
 	what ~ /^fetch, .*, p99$/ { split(what, w, ", "); p99r[w[2] ", " w[3] ", " w[4]] = ratio }
 	what ~ /^streaming bandwidth/ { split(what, w, ", "); bw[w[2] " " w[3]] = ratio }
 	what ~ /: (time per fault|slow accesses, median|slow accesses, p99|faults per access)$/ {
-		cmp[what] = value; cmpr[what] = ratio }
+		cmp[what] = value; cmpr[what] = ratio
+		if (note ~ /^configured [0-9]+ ns$/) { split(note, c, " "); pattern_cfg = c[2] } }
 	END {
 		printf "- dime'"'"'s own cost of a fault at zero delay (median): %.1f us in thread mode, %.1f us in signal mode, %.2fx and %.2fx the kernel minor fault (%.2f us) of the same run.\n", over["thread"] / 1000, over["signal"] / 1000, overr["thread"], overr["signal"], minor / 1000
 		for (m = 0; m < 2; m++) {
@@ -101,7 +102,7 @@ findings() {
 		printf "- Streaming bandwidth achieved / configured: thread %.3f (1G), %.3f (10G); signal %.3f (1G), %.3f (10G) (10G is above what one stream can reach at the floor).\n", bw["thread 1G b/s"], bw["thread 10G b/s"], bw["signal 1G b/s"], bw["signal 10G b/s"]
 		d = "dime thread, fifo, cyclic: "; z = "zram swap, cyclic: "; c = "zram swap, compressible pages, cyclic: "; s = "dime signal, fifo, cyclic: "
 		if ((d "slow accesses, median") in cmp)
-			printf "- Cyclic sweep, every access a fault: dime configured at %.2f us gave a median of %.2f us (thread) and %.2f us (signal), %.3fx and %.3fx the configured time.\n", cmp[d "slow accesses, median"] / cmpr[d "slow accesses, median"] / 1000, cmp[d "slow accesses, median"] / 1000, cmp[s "slow accesses, median"] / 1000, cmpr[d "slow accesses, median"], cmpr[s "slow accesses, median"]
+			printf "- Cyclic sweep, every access a fault: dime configured at %.2f us gave a median of %.2f us (thread) and %.2f us (signal), %.3fx and %.3fx the configured time.\n", pattern_cfg / 1000, cmp[d "slow accesses, median"] / 1000, cmp[s "slow accesses, median"] / 1000, cmpr[d "slow accesses, median"], cmpr[s "slow accesses, median"]
 		if ((z "slow accesses, median") in cmp)
 			printf "- The same sweep with swap on zram: median %.2f us per fault (incompressible pages) and %.2f us (compressible), not configurable; p99 %.0f us and %.0f us, and %.1f us and %.1f us per fault on average: reclaim in the faulting thread makes the tail.\n", cmp[z "slow accesses, median"] / 1000, cmp[c "slow accesses, median"] / 1000, cmp[z "slow accesses, p99"] / 1000, cmp[c "slow accesses, p99"] / 1000, cmp[z "time per fault"] / 1000, cmp[c "time per fault"] / 1000
 		h = "hotcold: faults per access"

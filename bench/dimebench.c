@@ -1028,7 +1028,9 @@ static void compare_line(const char *label, const char *pattern, const char *mem
 		row(w, "ns", per, "minor median", R(label, "per_fault_ns", "minor", "median_ns"), "",
 		    "not configurable");
 	} else {
-		row(w, "ns", per, "configured", per / configured, "", "");
+		char note[64];
+		snprintf(note, sizeof(note), "configured %.0f ns", configured);
+		row(w, "ns", per, "configured", per / configured, "", note);
 	}
 	snprintf(w, sizeof(w), "%s, %s: slow accesses, median", memory, pattern);
 	row(w, "ns", med, kernel ? "minor median" : "configured",

@@ -129,10 +129,18 @@ setup() {
 	export DIME_BENCH_ZRAM_INFO="zram$dev ($comp, ${ZRAM_MB} MiB, swap priority 32767), cgroup v$ver, vm.page-cluster $(cat /proc/sys/vm/page-cluster), swappiness $(cat "$cg/memory.swappiness" 2>/dev/null || cat /proc/sys/vm/swappiness)"
 }
 
+child=""
+# A signal ends COMMAND (SIGTERM: a background job of a script ignores
+# SIGINT), which is waited for before the teardown: its processes must have
+# left the cgroup and the swap device.
+stop() {
+	[ -n "$child" ] && kill -TERM "$child" 2>/dev/null && wait "$child"
+	exit "$1"
+}
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+trap 'stop 130' INT
+trap 'stop 143' TERM
+trap 'stop 129' HUP
 
 [ $# -gt 0 ] || { echo "usage: bench/zram-baseline.sh COMMAND [ARGS...]" >&2; exit 2; }
 setup
@@ -140,7 +148,10 @@ if [ -n "$skip" ]; then
 	unset DIME_BENCH_CGROUP DIME_BENCH_CGROUP_V DIME_BENCH_ZRAM_INFO
 	export DIME_BENCH_ZRAM_SKIP="$skip"
 fi
-"$@"
+"$@" &
+child=$!
+wait "$child"
 status=$?
+child=""
 cleanup
 exit $status
