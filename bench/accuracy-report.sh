@@ -111,6 +111,28 @@ findings() {
 	}' "$1"
 }
 
+# Stalls in the cyclic sweep (last repetition): accesses over 100 us, how
+# often and how long, and how regularly they come (the median distance
+# between two): reclaim batches come at a fixed distance, preemption by
+# other load does not.
+stalls() {
+	med() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'; }
+	for f in "pattern-thread-cyclic-$lat_case:dime thread" "pattern-signal-cyclic-$lat_case:dime signal" \
+		"zram-cyclic-random:zram swap" "zram-cyclic-sparse:zram swap, compressible pages"; do
+		name=${f%%:*} title=${f#*:} file=$s/${f%%:*}.txt
+		[ -s "$file" ] || continue
+		total=$(wc -l <"$file")
+		n=$(awk '$1 > 100000' "$file" | wc -l)
+		if [ "$n" -eq 0 ]; then
+			echo "- Cyclic sweep, $title: no access over 100 us in $total."
+			continue
+		fi
+		long=$(awk '$1 > 100000 { print $1 / 1000 }' "$file" | med)
+		gap=$(awk '$1 > 100000 { if (p) print NR - p; p = NR }' "$file" | med)
+		echo "- Cyclic sweep, $title: $n of $total accesses over 100 us (median $(printf '%.0f' "$long") us); median distance between two: $gap accesses."
+	done
+}
+
 # The report.
 {
 	cat <<'HEAD'
@@ -180,6 +202,7 @@ READ
 	echo "## Findings of this run"
 	echo
 	findings "$out/accuracy.csv"
+	stalls
 	echo
 	echo "## Results"
 	cat "$tmp/tables.md"
