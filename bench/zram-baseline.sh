@@ -126,7 +126,7 @@ setup() {
 	fi
 	comp=$(sed 's/.*\[\(.*\)\].*/\1/' "/sys/block/zram$dev/comp_algorithm")
 	export DIME_BENCH_CGROUP="$cg" DIME_BENCH_CGROUP_V=$ver
-	how="built in"
+	how="present"
 	[ -n "$loaded" ] && how="module loaded for the run"
 	export DIME_BENCH_ZRAM_INFO="zram$dev ($how; $comp, ${ZRAM_MB} MiB, swap priority 32767), cgroup v$ver, vm.page-cluster $(cat /proc/sys/vm/page-cluster), swappiness $(cat "$cg/memory.swappiness" 2>/dev/null || cat /proc/sys/vm/swappiness)"
 }
