@@ -84,6 +84,8 @@ findings() {
 	what ~ /^fetch, .*, median$/ { split(what, w, ", "); medr[w[2] ", " w[3] ", " w[4]] = ratio }
 	what ~ /^fetch, .*, p99$/ { split(what, w, ", "); p99r[w[2] ", " w[3] ", " w[4]] = ratio }
 	what ~ /^streaming bandwidth/ { split(what, w, ", "); bw[w[2] " " w[3]] = ratio }
+	what ~ /^zram swap.*: minor faults per access$/ { zminor[what] = value; if (value + 0 > maxminor) maxminor = value + 0 }
+	what ~ /^zram swap.*: major faults per access$/ { zmajor = 1 }
 	what ~ /: (time per fault|slow accesses, median|slow accesses, p99|faults per access)$/ {
 		cmp[what] = value; cmpr[what] = ratio
 		if (note ~ /^configured [0-9]+ ns$/) { split(note, c, " "); pattern_cfg = c[2] } }
@@ -105,6 +107,10 @@ findings() {
 			printf "- Cyclic sweep, every access a fault: dime configured at %.2f us gave a median of %.2f us (thread) and %.2f us (signal), %.3fx and %.3fx the configured time.\n", pattern_cfg / 1000, cmp[d "slow accesses, median"] / 1000, cmp[s "slow accesses, median"] / 1000, cmpr[d "slow accesses, median"], cmpr[s "slow accesses, median"]
 		if ((z "slow accesses, median") in cmp)
 			printf "- The same sweep with swap on zram: median %.2f us per fault (incompressible pages) and %.2f us (compressible), not configurable; p99 %.0f us and %.0f us, and %.1f us and %.1f us per fault on average: reclaim in the faulting thread makes the tail.\n", cmp[z "slow accesses, median"] / 1000, cmp[c "slow accesses, median"] / 1000, cmp[z "slow accesses, p99"] / 1000, cmp[c "slow accesses, p99"] / 1000, cmp[z "time per fault"] / 1000, cmp[c "time per fault"] / 1000
+		if (zmajor && maxminor < 0.001)
+			printf "- Counting: with zram every swap-in was a major fault and no minor faults (swap-cache hits) were counted, so one fault is one page, as in dime: zram is a synchronous swap device, for which the kernel reads the faulting page alone, without readahead (vm.page-cluster does not apply).\n"
+		else if (zmajor)
+			printf "- Counting: with zram up to %.3f minor faults per access (pages found in the swap cache, brought by readahead) came on top of the major faults: the kernel counts some page arrivals as cheap faults that dime would count as remote faults.\n", maxminor
 		h = "hotcold: faults per access"
 		if (("zram swap, " h) in cmp)
 			printf "- Hot/cold pattern, faults per access: zram (the kernel'"'"'s LRU) %.3f, dime FIFO %.3f (signal), dime lru %.3f (remote + soft).\n", cmp["zram swap, " h], cmp["dime signal, fifo, " h], cmp["dime signal, lru, " h]
