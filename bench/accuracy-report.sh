@@ -88,7 +88,7 @@ findings() {
 	what ~ /^zram swap.*: major faults per access$/ { zmajor = 1 }
 	what ~ /: (time per fault|slow accesses, median|slow accesses, p99|faults per access)$/ {
 		cmp[what] = value; cmpr[what] = ratio
-		if (note ~ /^configured [0-9]+ ns$/) { split(note, c, " "); pattern_cfg = c[2] } }
+		if (note ~ /^configured [0-9]+ ns$/) { split(note, cf, " "); pattern_cfg = cf[2] } }
 	END {
 		printf "- dime'"'"'s own cost of a fault at zero delay (median): %.1f us in thread mode, %.1f us in signal mode, %.2fx and %.2fx the kernel minor fault (%.2f us) of the same run.\n", over["thread"] / 1000, over["signal"] / 1000, overr["thread"], overr["signal"], minor / 1000
 		for (m = 0; m < 2; m++) {
