@@ -74,6 +74,7 @@ findings() {
 	function num(field) { split(field, a, ","); return a[2] }
 	{ what = $2; value = num($3); ratio = num($5); note = $(NF - 1) }
 	what == "kernel minor fault, median" { minor = value }
+	what ~ /^case .* failed in / { failed = failed "- The zram baseline'"'"'s " what ".\n" }
 	what ~ /^remote fault at latency 0, (thread|signal), median$/ {
 		split(what, w, ", "); over[w[2]] = value; overr[w[2]] = ratio }
 	what ~ /^fetch, .*, mean$/ {
@@ -111,6 +112,7 @@ findings() {
 			printf "- Counting: with zram every swap-in was a major fault and no minor faults (swap-cache hits) were counted, so one fault is one page, as in dime: zram is a synchronous swap device, for which the kernel reads the faulting page alone, without readahead (vm.page-cluster does not apply).\n"
 		else if (zmajor)
 			printf "- Counting: with zram up to %.3f minor faults per access (pages found in the swap cache, brought by readahead) came on top of the major faults: the kernel counts some page arrivals as cheap faults that dime would count as remote faults.\n", maxminor
+		printf "%s", failed
 		h = "hotcold: faults per access"
 		if (("zram swap, " h) in cmp)
 			printf "- Hot/cold pattern, faults per access: zram (the kernel'"'"'s LRU) %.3f, dime FIFO %.3f (signal), dime lru %.3f (remote + soft).\n", cmp["zram swap, " h], cmp["dime signal, fifo, " h], cmp["dime signal, lru, " h]
@@ -203,7 +205,10 @@ HEAD
   (the tail). It counts faults by the kernel's rules (major = swap-in, minor = found
   in the swap cache) and replaces pages by the kernel's LRU, not FIFO: on the
   hot/cold pattern it keeps the hot pages where dime's FIFO does not (dime's `lru`
-  policy does, at the price of soft faults).
+  policy does, at the price of soft faults). A limit this tight can also end
+  the program: when reclaim makes too little progress (a loaded machine), the
+  cgroup's OOM killer kills it although swap has room; the tables say in how
+  many repetitions that happened.
 READ
 	echo "## Findings of this run"
 	echo

@@ -1081,7 +1081,7 @@ static void compare_line(const char *label, const char *pattern, const char *mem
 	fprintf(md, "\n");
 }
 
-static void report_zram(const char *skip, const int *zram_failed)
+static void report_zram(const char *skip, const int *zram_failed, const int *zram_oom)
 {
 	char intro[1024];
 	const char *info = getenv("DIME_BENCH_ZRAM_INFO");
@@ -1132,9 +1132,13 @@ static void report_zram(const char *skip, const int *zram_failed)
 			compare_line(cases[c], pats[pi],
 				     sparse ? "zram swap, compressible pages" : "zram swap", NAN, 1);
 			if (zram_failed[c]) {
-				char note[160];
-				snprintf(note, sizeof(note), "case '%s' failed in %d of %d repetitions",
-					 cases[c], zram_failed[c], reps);
+				char note[200];
+				snprintf(note, sizeof(note),
+					 "case '%s' failed in %d of %d repetitions%s", cases[c],
+					 zram_failed[c], reps,
+					 zram_oom[c] == zram_failed[c]
+						 ? " (killed by the memory cgroup's OOM killer)"
+						 : "");
 				row(note, "", NAN, "-", NAN, "", "");
 				if (md)
 					fprintf(md, "\n%s.\n", note);
@@ -1178,7 +1182,11 @@ int main(int argc, char **argv)
 	else
 		fprintf(stderr, "dimebench: zram baseline: %s\n", getenv("DIME_BENCH_ZRAM_INFO"));
 	double bg[MAX_REPS], la[MAX_REPS];
-	int zram_failed[NCASES] = { 0 };
+	/* Failed zram cases, and how many of them the cgroup's OOM killer
+	 * ended: a tight limit with free swap can still end that way. */
+	int zram_failed[NCASES] = { 0 }, zram_oom[NCASES] = { 0 };
+	struct bench_memcg cg;
+	int have_cg = !skip && bench_memcg_from_env(&cg) == 0;
 	for (int rep = 0; rep < reps; rep++) {
 		bg[rep] = wait_quiet();
 		la[rep] = load1();
@@ -1188,8 +1196,12 @@ int main(int argc, char **argv)
 		for (int c = 0; c < NCASES; c++) {
 			if (is_zram(c) && skip)
 				continue;
-			if (run_child(self, c, rep))
+			long long oom0 = have_cg && is_zram(c) ? bench_memcg_oom_kills(&cg) : -1;
+			if (run_child(self, c, rep)) {
 				zram_failed[c]++;
+				if (oom0 >= 0 && bench_memcg_oom_kills(&cg) > oom0)
+					zram_oom[c]++;
+			}
 		}
 	}
 	csv = fopen(out, "w");
@@ -1208,7 +1220,7 @@ int main(int argc, char **argv)
 	report_fetch();
 	report_bandwidth();
 	report_other();
-	report_zram(skip, zram_failed);
+	report_zram(skip, zram_failed, zram_oom);
 	md_section("load", "Load", "The machine is shared with other work.", 1);
 	row("background load before a repetition", "%", median_of(bg, reps), "-", NAN, "<=10",
 	    "busy CPU time of the machine, % of one CPU");

@@ -74,3 +74,19 @@ int bench_memcg_limit(const struct bench_memcg *cg, long long bytes)
 	snprintf(v, sizeof(v), "%lld", bytes);
 	return put_file(cg, cg->v2 ? "memory.max" : "memory.limit_in_bytes", v);
 }
+
+long long bench_memcg_oom_kills(const struct bench_memcg *cg)
+{
+	char path[4096], key[64];
+	long long v, kills = -1;
+	snprintf(path, sizeof(path), "%s/%s", cg->dir,
+		 cg->v2 ? "memory.events" : "memory.oom_control");
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %lld", key, &v) == 2)
+		if (!strcmp(key, "oom_kill"))
+			kills = v;
+	fclose(f);
+	return kills;
+}

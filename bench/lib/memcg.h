@@ -24,4 +24,8 @@ long long bench_memcg_usage(const struct bench_memcg *cg);
 /* Sets the memory limit (v2 memory.max, v1 memory.limit_in_bytes). */
 int bench_memcg_limit(const struct bench_memcg *cg, long long bytes);
 
+/* Processes the cgroup's OOM killer has killed so far (v2 memory.events,
+ * v1 memory.oom_control: oom_kill), or -1. */
+long long bench_memcg_oom_kills(const struct bench_memcg *cg);
+
 #endif
