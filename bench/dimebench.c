@@ -1113,6 +1113,7 @@ static void report_zram(const char *skip, const int *zram_failed, const int *zra
 	p.latency_ns = strtoull(PATTERN_LAT, NULL, 10);
 	p.bandwidth_bps = strtoull(PATTERN_BW, NULL, 10);
 	double configured = (double)dime_fetch_ns(&p, PAGE);
+	char failures[1024] = ""; /* said under the table, not inside it */
 	const char *pats[3] = { "cyclic", "random", "hotcold" };
 	for (int pi = 0; pi < 3; pi++) {
 		for (int c = 0; c < NCASES; c++) {
@@ -1140,11 +1141,13 @@ static void report_zram(const char *skip, const int *zram_failed, const int *zra
 						 ? " (killed by the memory cgroup's OOM killer)"
 						 : "");
 				row(note, "", NAN, "-", NAN, "", "");
-				if (md)
-					fprintf(md, "\n%s.\n", note);
+				size_t len = strlen(failures);
+				snprintf(failures + len, sizeof(failures) - len, "\n%s.\n", note);
 			}
 		}
 	}
+	if (md)
+		fputs(failures, md);
 }
 
 int main(int argc, char **argv)
