@@ -174,7 +174,10 @@ HEAD
 	echo "- Load at the end: \`$(echo "$load_end" | sed 's/^ *//')\`"
 	echo "- The machine is shared with other work: the load above is other processes,"
 	echo "  which take vCPUs from the measured program and its handler threads. Tails"
-	echo "  (p99) and means suffer first; medians much less."
+	echo "  (p99) and means suffer first, then medians: dime's delay debt shortens the"
+	echo "  faults after a late one (each by at most half its wait), so under heavy load"
+	echo "  the median falls below the configured time while the mean stays above it"
+	echo "  (debt beyond 1 ms is forgiven). Compare runs by their load."
 	zinfo=$(sed -n 's/^dimebench: zram baseline: //p' "$tmp/stderr.txt" | head -1)
 	skipped=$(sed -n 's/^dimebench: zram baseline skipped: //p' "$tmp/stderr.txt" | head -1)
 	if [ -n "$skipped" ]; then
