@@ -23,6 +23,7 @@ bench: $(BENCH_BINS)
 # written to docs/results/accuracy.md (bench/accuracy-report.sh).
 .PHONY: accuracy-report
 accuracy-report: $(BENCH_BINS)
+	$(BUILD)/bench/smoke
 	BENCH_REPS=$(BENCH_REPS) bench/accuracy-report.sh $(BUILD)
 
 # The same real program (sort) under each replacement policy: remote and
