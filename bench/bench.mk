@@ -11,9 +11,13 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 BENCH_LIB  := $(wildcard bench/lib/*.c)
 BENCH_REPS ?= 3
 
-$(BUILD)/bench/%: bench/%.c $(BENCH_LIB) $(wildcard bench/lib/*.h) $(LIB) $(wildcard src/engine/*.h)
+# A benchmark NAME may have more sources in bench/NAME/ (dimebench's report).
+.SECONDEXPANSION:
+$(BUILD)/bench/%: bench/%.c $(BENCH_LIB) $(wildcard bench/lib/*.h) $$(wildcard bench/%/*.c bench/%/*.h) \
+		$(LIB) $(wildcard src/engine/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BENCH_LIB) -L$(BUILD) -ldime -Wl,-rpath,'$$ORIGIN/..' $(LDLIBS) -lm
+	$(CC) $(CFLAGS) -o $@ $< $(wildcard bench/$*/*.c) $(BENCH_LIB) -L$(BUILD) -ldime \
+		-Wl,-rpath,'$$ORIGIN/..' $(LDLIBS) -lm
 
 bench: $(BENCH_BINS)
 	$(BUILD)/bench/smoke
