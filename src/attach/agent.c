@@ -211,6 +211,7 @@ void agent_serve(struct attach_target *t)
 			target_fault(t, &one, clock_ticks());
 		else
 			events_handle(t, &one);
+		member_serve_due(t);
 	}
 	if (t->region && t->region->evict_due)
 		fault_drain(t->region);

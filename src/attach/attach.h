@@ -194,6 +194,9 @@ int member_open(struct attach_target *t, const char *dir, int instance);
 int member_join(struct attach_target *t);
 /* wake_fd is readable: serves the evictions asked of the target. */
 void member_serve(struct attach_target *t);
+/* The same without the eventfd: between two messages of the target, so
+ * that a target that faults without pause does not starve the requests. */
+void member_serve_due(struct attach_target *t);
 /* Leaves the instance and the table (detach, the target's exit, a failed
  * attach). */
 void member_leave(struct attach_target *t);

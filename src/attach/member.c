@@ -115,10 +115,17 @@ int member_join(struct attach_target *t)
 
 void member_serve(struct attach_target *t)
 {
+	struct attach_emul *e = &t->emul;
 	uint64_t n;
-	if (read(t->emul.wake_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+	if (e->wake_fd >= 0 && read(e->wake_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return;
-	if (t->region)
+	member_serve_due(t);
+}
+
+void member_serve_due(struct attach_target *t)
+{
+	struct attach_emul *e = &t->emul;
+	if (t->region && e->joined && atomic_load_explicit(&e->self->req, memory_order_relaxed))
 		instance_serve(t->region);
 }
 
