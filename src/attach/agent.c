@@ -369,6 +369,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (target_attach(&t, stdout)) {
+		member_leave(&t);
 		unlink(sock_path);
 		return 1;
 	}
