@@ -193,6 +193,8 @@ Test(attach_instance, insert_shares_a_runs_budget)
 	cr_assert(has_pid(pids, 2, t.pid) && has_pid(pids, 2, run_pid));
 	r = insert_into(run_pid, "0");
 	assert_refused(&r, "under dime already");
+	r = detach(run_pid);
+	assert_refused(&r, "dime run");
 	passes(&t, 2);
 	/* Together within the budget and its slack, each with pages and
 	 * faults of its own: one budget, shared. */
@@ -304,6 +306,43 @@ Test(attach_instance, own_instance_leaves_with_detach_and_exit)
 		sleep_ms(100);
 	}
 	cr_assert_str_eq(r.out, HEADER, "the exited process stayed (or said so)");
+}
+
+Test(attach_instance, processes_of_one_insert_share_one_instance)
+{
+	skip_unless_root();
+	struct target a, b;
+	target_start(&a);
+	target_start(&b);
+	char both[40];
+	snprintf(both, sizeof(both), "%d,%d", (int)a.pid, (int)b.pid);
+	struct run r = DIME("insert", "-p", both, "--local-pages", "100", "--latency-ns", "0");
+	cr_assert_eq(r.status, 0, "%s", r.out);
+	/* One row, both PIDs, one budget: DiME's insert_module.sh -p A,B. */
+	int pids[4];
+	cr_assert_eq(row_pids(0, pids, 4), 2);
+	cr_assert(has_pid(pids, 2, a.pid) && has_pid(pids, 2, b.pid));
+	passes(&a, 1);
+	passes(&b, 1);
+	for (int i = 0; i < 10; i++) {
+		struct snap x = stats(0, a.pid), y = stats(0, b.pid);
+		cr_assert(x.listed && y.listed);
+		cr_assert_leq(x.local, 100 + SLACK, "instance holds %llu", (unsigned long long)x.local);
+		cr_assert_leq(x.proc_local + y.proc_local, 100 + SLACK, "%llu + %llu",
+			      (unsigned long long)x.proc_local, (unsigned long long)y.proc_local);
+		sleep_ms(50);
+	}
+	cr_assert_leq(stats(0, a.pid).peak, 100 + SLACK);
+	r = detach(a.pid);
+	cr_assert_eq(r.status, 0, "%s", r.out);
+	cr_assert_eq(row_pids(0, pids, 4), 1);
+	cr_assert_eq(pids[0], b.pid);
+	r = detach(b.pid);
+	cr_assert_eq(r.status, 0, "%s", r.out);
+	r = DIME("config");
+	cr_assert_str_eq(r.out, HEADER, "the instance made for them stayed");
+	target_finish(&a);
+	target_finish(&b);
 }
 
 Test(attach_instance, killed_agent_is_cleaned_up_by_the_next_command)
