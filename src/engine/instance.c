@@ -19,7 +19,9 @@
  * in flight per fault being resolved at that moment. (As for one process,
  * evictions the fault path defers keep up to 64 pages per process mapped
  * while counted remote: fault.c.) A process that dies takes its count and
- * its outstanding requests with it (members.c). FIFO order across the
+ * its outstanding requests with it (members.c) when it is removed: by the
+ * evictor thread of any live member (ctl_reap, every 250 ms) or by the
+ * next command. FIFO order across the
  * processes holds up to those deferred and requested pages. */
 #define _GNU_SOURCE
 #include "instance.h"
@@ -293,9 +295,10 @@ void instance_ticket(struct region *r, size_t pg)
 	r->inst->ticket[pg] = atomic_fetch_add_explicit(&current(r)->ticket, 1, memory_order_relaxed);
 }
 
-/* Links r to member m's instance; r's local pages beyond the instance's
- * budget are due when it returns. The link, or NULL if there is no memory
- * for one. */
+/* Links r to member m's instance (with l, a fork child's inherited link,
+ * or a new one if NULL); r's local pages beyond the instance's budget are
+ * due when it returns. Returns the link with r->lock held, or NULL (lock
+ * not taken) if there is no memory for one. */
 static struct instance_link *link_in(struct region *r, struct ctl_table *t, struct ctl_member *m,
 				     struct instance_link *l, uint64_t *over)
 {
