@@ -112,13 +112,13 @@ static bool has_pid(const int *pids, int n, pid_t pid)
 	return false;
 }
 
-/* From `dime stats --json -i N`: the instance's counters, and one
- * process's local pages and remote faults (if pid is listed). */
+/* From one `dime stats --json -i N`: the instance's counters, and the
+ * local pages and remote faults of up to two processes (if listed). */
 struct snap {
 	uint64_t local, peak, remote_faults, delay_ns;
 	uint64_t hist[32]; /* the instance's remote faults by log2 of their time in ns */
-	bool listed;
-	uint64_t proc_local, proc_faults;
+	bool listed[2];
+	uint64_t proc_local[2], proc_faults[2];
 };
 
 static uint64_t after(const char *s, const char *key)
@@ -128,7 +128,7 @@ static uint64_t after(const char *s, const char *key)
 	return strtoull(p + strlen(key), NULL, 10);
 }
 
-static struct snap stats(int instance, pid_t pid)
+static struct snap stats2(int instance, pid_t pid, pid_t other)
 {
 	char id[16], want[48];
 	snprintf(id, sizeof(id), "%d", instance);
@@ -147,14 +147,21 @@ static struct snap stats(int instance, pid_t pid)
 		s.hist[b] = strtoull(h, &end, 10);
 		h = end + 1;
 	}
-	snprintf(want, sizeof(want), "{\"pid\": %d,", (int)pid);
-	const char *p = strstr(r.out, want);
-	if (p) {
-		s.listed = true;
-		s.proc_local = after(p, "\"local_pages\": ");
-		s.proc_faults = after(p, "\"remote_faults\": ");
+	for (int i = 0; i < 2; i++) {
+		snprintf(want, sizeof(want), "{\"pid\": %d,", (int)(i ? other : pid));
+		const char *p = strstr(r.out, want);
+		if (p) {
+			s.listed[i] = true;
+			s.proc_local[i] = after(p, "\"local_pages\": ");
+			s.proc_faults[i] = after(p, "\"remote_faults\": ");
+		}
 	}
 	return s;
+}
+
+static struct snap stats(int instance, pid_t pid)
+{
+	return stats2(instance, pid, 0);
 }
 
 static struct snap wait_faults(int instance, pid_t pid, uint64_t n)
@@ -200,21 +207,21 @@ Test(attach_instance, insert_shares_a_runs_budget)
 	 * faults of its own: one budget, shared. */
 	uint64_t target_max = 0, run_max = 0;
 	for (int i = 0; i < 20; i++) {
-		struct snap a = stats(0, t.pid), b = stats(0, run_pid);
-		cr_assert(a.listed && b.listed);
+		struct snap a = stats2(0, t.pid, run_pid);
+		cr_assert(a.listed[0] && a.listed[1]);
 		cr_assert_leq(a.local, 200 + SLACK, "instance holds %llu", (unsigned long long)a.local);
 		cr_assert_leq(a.peak, 200 + SLACK, "instance peak %llu", (unsigned long long)a.peak);
-		cr_assert_leq(a.proc_local + b.proc_local, 200 + SLACK, "%llu + %llu",
-			      (unsigned long long)a.proc_local, (unsigned long long)b.proc_local);
-		target_max = a.proc_local > target_max ? a.proc_local : target_max;
-		run_max = b.proc_local > run_max ? b.proc_local : run_max;
+		cr_assert_leq(a.proc_local[0] + a.proc_local[1], 200 + SLACK, "%llu + %llu",
+			      (unsigned long long)a.proc_local[0], (unsigned long long)a.proc_local[1]);
+		target_max = a.proc_local[0] > target_max ? a.proc_local[0] : target_max;
+		run_max = a.proc_local[1] > run_max ? a.proc_local[1] : run_max;
 		sleep_ms(50);
 	}
-	struct snap a = stats(0, t.pid), b = stats(0, run_pid);
-	cr_assert_gt(a.proc_faults, 1000, "the inserted process: %llu remote faults",
-		     (unsigned long long)a.proc_faults);
-	cr_assert_gt(b.proc_faults, 1000, "the run's process: %llu remote faults",
-		     (unsigned long long)b.proc_faults);
+	struct snap a = stats2(0, t.pid, run_pid);
+	cr_assert_gt(a.proc_faults[0], 1000, "the inserted process: %llu remote faults",
+		     (unsigned long long)a.proc_faults[0]);
+	cr_assert_gt(a.proc_faults[1], 1000, "the run's process: %llu remote faults",
+		     (unsigned long long)a.proc_faults[1]);
 	cr_assert_gt(target_max, 0);
 	cr_assert_gt(run_max, 0);
 	/* Detached: out of the pid column and the count, the run stays. */
@@ -325,11 +332,11 @@ Test(attach_instance, processes_of_one_insert_share_one_instance)
 	passes(&a, 1);
 	passes(&b, 1);
 	for (int i = 0; i < 10; i++) {
-		struct snap x = stats(0, a.pid), y = stats(0, b.pid);
-		cr_assert(x.listed && y.listed);
+		struct snap x = stats2(0, a.pid, b.pid);
+		cr_assert(x.listed[0] && x.listed[1]);
 		cr_assert_leq(x.local, 100 + SLACK, "instance holds %llu", (unsigned long long)x.local);
-		cr_assert_leq(x.proc_local + y.proc_local, 100 + SLACK, "%llu + %llu",
-			      (unsigned long long)x.proc_local, (unsigned long long)y.proc_local);
+		cr_assert_leq(x.proc_local[0] + x.proc_local[1], 100 + SLACK, "%llu + %llu",
+			      (unsigned long long)x.proc_local[0], (unsigned long long)x.proc_local[1]);
 		sleep_ms(50);
 	}
 	cr_assert_leq(stats(0, a.pid).peak, 100 + SLACK);
