@@ -309,17 +309,7 @@ static void parse_common(int argc, char **argv, bool insert, struct insert_opts 
 		if (parse_u64(instance, &v) || v >= 64)
 			fail("bad value for --instance: '%s'", shown(instance));
 		o->instance = (int)v;
-		/* The instance's parameters apply: a second source would be
-		 * silently lost (as for dime run). */
-		for (int s = SET_LATENCY; s <= SET_LOCAL_PAGES; s++) {
-			if (values[s])
-				fail("%s cannot be combined with --instance (the instance's "
-				     "parameters apply): '%s'", settings[s].option, settings[s].option);
-			if (in_file[s])
-				fail("config file key %s cannot be combined with --instance (the "
-				     "instance's parameters apply): '%s'", settings[s].key,
-				     settings[s].key);
-		}
+		run_instance_exclusive(values, in_file);
 	}
 	for (int s = 0; s < SET_COUNT; s++) {
 		const char *detail;
