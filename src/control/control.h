@@ -47,8 +47,9 @@ void ctl_instances_trim(struct ctl_table *t);
 /* Field 22 of /proc/PID/stat (start time in clock ticks since boot), or 0 if
  * the process does not exist. */
 uint64_t ctl_proc_start_time(pid_t pid);
-/* Whether the member's process still runs (same pid, same start time),
- * and for an inserted process its agent too. */
+/* Whether the member's process still runs (same pid, same start time);
+ * for an inserted process, whether its agent does (which removes the
+ * member itself when the process exits). */
 bool ctl_member_alive(const struct ctl_member *m);
 /* Adds this process to instance `inst`, or finds its slot (an exec keeps
  * the pid and the start time). Lock held. The slot, or NULL if full. */

@@ -61,7 +61,15 @@ static bool proc_alive(pid_t pid, uint64_t start)
 bool ctl_member_alive(const struct ctl_member *m)
 {
 	pid_t pid = atomic_load(&m->pid);
-	return proc_alive(pid, m->start_time) && (!m->agent || proc_alive(m->agent, m->agent_start));
+	if (!pid)
+		return false;
+	/* An inserted process's slot is its agent's: the agent writes its
+	 * counts there until it has seen the process exit and removed it
+	 * itself, so no one else may free (and reuse) it before. Without
+	 * its agent, the process's pages are no one's to count. */
+	if (m->agent)
+		return proc_alive(m->agent, m->agent_start);
+	return proc_alive(pid, m->start_time);
 }
 
 void ctl_member_remove(struct ctl_table *t, struct ctl_member *m)

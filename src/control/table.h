@@ -74,8 +74,9 @@ struct ctl_member {
 	uint64_t start_time;     /* /proc/PID/stat field 22: tells a reused PID apart */
 	/* A process brought in by `dime insert`: the dime-agent that serves
 	 * its faults (0 for a process that serves its own). The member is
-	 * alive only while both run: without its agent the process's pages
-	 * are no longer counted by anyone. */
+	 * alive while its agent runs (the agent removes it when the process
+	 * exits): without its agent the process's pages are no longer
+	 * counted by anyone. */
 	int32_t agent;
 	uint64_t agent_start;
 	_Atomic uint64_t local;  /* pages it counts local */
