@@ -51,9 +51,17 @@ static const char *build_dir(void)
 	return abs;
 }
 
-/* Our environment without LD_PRELOAD and DIME_*, plus the run's.
- * DIME_NO_MOVE (the engine's copy fallback) passes through, so that the
- * suite can run both ways. */
+/* The engine's switches of how pages move, which `make check` sets for
+ * whole passes of the suite: they reach the programs, so that each pass
+ * runs them that way (DIME_NO_MOVE: the copy fallback of kernels before
+ * 6.8; DIME_COPY_IN: every page-in a copy). */
+static bool passed_through(const char *var)
+{
+	return !strncmp(var, "DIME_NO_MOVE=", 13) || !strncmp(var, "DIME_COPY_IN=", 13);
+}
+
+/* Our environment without LD_PRELOAD and DIME_* (but the switches above),
+ * plus the run's. */
 static char **child_env(const struct run *o)
 {
 	size_t n = 0;
@@ -63,7 +71,7 @@ static char **child_env(const struct run *o)
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
 		if (strncmp(environ[i], "LD_PRELOAD=", 11) &&
-		    (strncmp(environ[i], "DIME_", 5) || !strncmp(environ[i], "DIME_NO_MOVE=", 13)))
+		    (strncmp(environ[i], "DIME_", 5) || passed_through(environ[i])))
 			env[k++] = environ[i];
 	env[k++] = xasprintf("LD_PRELOAD=%s/libdime-preload.so", build_dir());
 	env[k++] = xasprintf("DIME_LOCAL_PAGES=%d", LOCAL_PAGES);
@@ -211,6 +219,20 @@ Test(preload, threads)
 Test(preload, threads_signal_mode)
 {
 	run_prog(&signal_mode, "threads", ARGS("50"));
+}
+
+/* Mappings made, filled, evicted, read back and discarded in four threads,
+ * every byte checked (progs/churn.c): page-outs and page-ins meet discards
+ * in the same page tables and faults of several threads on one page. One
+ * run is many runs' worth of the mapping stress below. */
+Test(preload, mappings_churn_in_threads)
+{
+	run_prog(&thread_mode, "churn", ARGS("1200"));
+}
+
+Test(preload, mappings_churn_in_threads_signal_mode)
+{
+	run_prog(&signal_mode, "churn", ARGS("600"));
 }
 
 /* --- processes ---------------------------------------------------------- */
