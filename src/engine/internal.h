@@ -119,7 +119,15 @@ struct region {
 	bool copy_in;
 
 	uint8_t *state;                  /* enum page_state per page */
-	_Atomic size_t touched_end;      /* 1 + highest page ever made local */
+	/* 1 + highest page ever made local. Invariant: every page that is
+	 * not UNTOUCHED lies below it, raised under `lock` in the same hold
+	 * that takes the page out of UNTOUCHED. A fork() child rebuilds the
+	 * states below it from its page tables (region_rebuild()) and
+	 * trusts the rest to be UNTOUCHED: a page left FETCHING there by a
+	 * thread that does not exist in the child would be waited on for
+	 * ever (the preload's fork handler discards MADV_WIPEONFORK ranges,
+	 * which waits out pages in flight). */
+	_Atomic size_t touched_end;
 	pthread_mutex_t lock;
 	/* LOCAL + FETCHING + INACTIVE pages, and EVICTING ones on their way
 	 * to INACTIVE (observed pages stay local). */

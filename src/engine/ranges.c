@@ -119,14 +119,15 @@ int region_move(struct region *r, uintptr_t dst, uintptr_t src, size_t len)
 			pol_gone(r, sp);
 			pol_local(r, dp, DIME_PAGE_RETURNED);
 		}
-		r->state[dp] = st;
-		r->state[sp] = PAGE_UNTOUCHED;
-		pthread_mutex_unlock(&r->lock);
+		/* touched_end first, in this hold of the lock (internal.h). */
 		if (st == PAGE_LOCAL || st == PAGE_REMOTE) {
 			size_t end = atomic_load(&r->touched_end);
 			while (dp + 1 > end && !atomic_compare_exchange_weak(&r->touched_end, &end, dp + 1))
 				;
 		}
+		r->state[dp] = st;
+		r->state[sp] = PAGE_UNTOUCHED;
+		pthread_mutex_unlock(&r->lock);
 	}
 	return 0;
 }
