@@ -365,8 +365,10 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	note_local(r, pg);
 	r->local_count++;
 	/* The policy learns of the page now, under the lock that ordered the
-	 * faults, so its order is the order in which they were taken. */
-	pol_local(r, pg, remote ? DIME_PAGE_FETCHED : DIME_PAGE_FIRST_TOUCH);
+	 * faults, so its order is the order in which they were taken; not of
+	 * a held page (a protected one read for the first time). */
+	if (!region_held(r, pg))
+		pol_local(r, pg, remote ? DIME_PAGE_FETCHED : DIME_PAGE_FIRST_TOUCH);
 	/* Beyond the budget: the oldest local pages are remote from now on
 	 * (usually one; more when pages came back from elsewhere, e.g. the
 	 * program unpinned them, or a watermark batch). */
