@@ -239,7 +239,7 @@ Test(preload, mappings_churn_in_threads)
 
 Test(preload, mappings_churn_in_threads_signal_mode)
 {
-	run_prog(&signal_mode, "churn", ARGS("600"));
+	run_prog(&signal_mode, "churn", ARGS("300"));
 }
 
 /* --- processes ---------------------------------------------------------- */
