@@ -24,6 +24,7 @@
 #include "instance.h"
 #include "internal.h"
 #include "policy-call.h"
+#include "trace.h"
 #include "uffd.h"
 
 #include <sched.h>
@@ -150,6 +151,10 @@ static void take_due(struct region *r, struct outgoing *o, unsigned n)
 				r->state[p] = PAGE_REMOTE;
 				r->local_count--;
 				r->evict_due--;
+				if (trace_on() && !r->calib) {
+					uint64_t now = clock_ticks();
+					trace_evict(r, p, now, now); /* in the store already */
+				}
 				continue;
 			}
 			if (r->state[p] != PAGE_LOCAL)
@@ -217,6 +222,10 @@ static void evict(struct region *r, size_t *pg, unsigned n, bool observed)
 		RCTR_LOCAL_ADD(r, failed, local);
 	}
 	uint64_t per = (clock_ticks() - t0) / n;
+	if (trace_on() && !r->calib && !observed)
+		for (unsigned i = 0; i < n; i++)
+			if (ok[i])
+				trace_evict(r, pg[i], t0 + i * per, t0 + (i + 1) * per);
 	uint64_t avg = atomic_load_explicit(&evict_cost, memory_order_relaxed);
 	atomic_store_explicit(&evict_cost, avg ? (7 * avg + per) / 8 : per, memory_order_relaxed);
 }
@@ -460,6 +469,23 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	uint64_t total_ns = clock_ticks_to_ns(t_done + r->costs.post - t_begin);
 	RCTR_ADD(r, handling_ns, clock_ticks_to_ns(t_done - t_seen - spun));
 	RCTR_ADD(r, faults_total_ns, total_ns);
+	if (trace_on() && !r->calib)
+		trace_fault_end(r, remote ? TRACE_REMOTE : TRACE_FIRST_TOUCH, pg, t_begin,
+				t_done + r->costs.post, clock_ticks_to_ns(spun),
+				clock_ticks_to_ns(t_done - t_seen - spun),
+				delayed ? clock_ticks_to_ns(r->transfer_ticks) : 0);
+}
+
+void trace_fault_end(struct region *r, enum trace_kind kind, size_t pg, uint64_t t_begin,
+		     uint64_t t_end, uint64_t delay_ns, uint64_t handling_ns, uint64_t link_ns)
+{
+	uint64_t t0 = clock_ticks();
+	trace_fault(r, kind, pg, t_begin, t_end, delay_ns, handling_ns, link_ns);
+	/* In signal mode the program runs again only after this: the time
+	 * recording took is taken off the next faults' waits, as any
+	 * lateness is, so tracing is not charged to the program. */
+	if (r->server->mode == DIME_MODE_SIGNAL)
+		add_debt(r, (int64_t)(clock_ticks() - t0));
 }
 
 /* A fork()ed child rebuilds its page states from its page tables, all of

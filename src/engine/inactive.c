@@ -38,6 +38,9 @@ void soft_fault(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	uint64_t ns = clock_ticks_to_ns(t_done - t_seen);
 	RCTR_ADD(r, handling_ns, ns);
 	RCTR_ADD(r, soft_fault_ns, ns);
+	if (trace_on() && !r->calib)
+		trace_fault_end(r, TRACE_SOFT, pg, t_seen - r->costs.pre, t_done + r->costs.post, 0,
+				ns, 0);
 }
 
 int policy_start(struct region *r)

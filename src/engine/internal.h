@@ -53,6 +53,7 @@ enum page_state {
 };
 
 #include "counters.h"
+#include "trace.h"
 
 /* Start-up measurement of dime's own costs in one mode, in ticks:
  *   pre     from the faulting access to the handler seeing the fault,
@@ -217,6 +218,10 @@ static inline bool region_pinned(const struct region *r, size_t pg)
 void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen);
 /* Does the evictions r has deferred. Any thread not holding r->lock. */
 void fault_drain(struct region *r);
+/* Records a fault that ended (trace.h), when tracing is on; in signal
+ * mode the recording's own time becomes delay debt. */
+void trace_fault_end(struct region *r, enum trace_kind kind, size_t pg, uint64_t t_begin,
+		     uint64_t t_end, uint64_t delay_ns, uint64_t handling_ns, uint64_t link_ns);
 
 /* --- inactive.c: pages the policy observes -------------------------------- */
 /* A fault on an INACTIVE page (lock held; returns with it dropped): maps
