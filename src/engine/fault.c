@@ -437,6 +437,9 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 		RCTR_ADD(r, fault_hist[ctr_hist_bucket(clock_ticks_to_ns(
 				    clock_ticks() + r->costs.post - t_begin))], 1);
 	note_local(r, pg);
+	if (trace_on() && !r->calib)
+		fault_trace(r, remote ? TRACE_REMOTE : TRACE_FIRST_TOUCH, pg, t_begin, t_seen, spun,
+			    delayed ? clock_ticks_to_ns(r->transfer_ticks) : 0);
 	/* The page is LOCAL before its thread runs again: on a handler's CPU
 	 * that thread runs at once when woken, and this handler only when
 	 * that thread blocks again, maybe after faults served elsewhere that
@@ -469,23 +472,21 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	uint64_t total_ns = clock_ticks_to_ns(t_done + r->costs.post - t_begin);
 	RCTR_ADD(r, handling_ns, clock_ticks_to_ns(t_done - t_seen - spun));
 	RCTR_ADD(r, faults_total_ns, total_ns);
-	if (trace_on() && !r->calib)
-		trace_fault_end(r, remote ? TRACE_REMOTE : TRACE_FIRST_TOUCH, pg, t_begin,
-				t_done + r->costs.post, clock_ticks_to_ns(spun),
-				clock_ticks_to_ns(t_done - t_seen - spun),
-				delayed ? clock_ticks_to_ns(r->transfer_ticks) : 0);
 }
 
-void trace_fault_end(struct region *r, enum trace_kind kind, size_t pg, uint64_t t_begin,
-		     uint64_t t_end, uint64_t delay_ns, uint64_t handling_ns, uint64_t link_ns)
+void fault_trace(struct region *r, enum trace_kind kind, size_t pg, uint64_t t_begin,
+		 uint64_t t_seen, uint64_t spun, uint64_t link_ns)
 {
+	/* Recorded with the counters, before the page-in: the process may
+	 * end as soon as the page is in. The end and dime's handling are
+	 * estimated with the calibrated page-in, as the histogram's time. */
 	uint64_t t0 = clock_ticks();
-	trace_fault(r, kind, pg, t_begin, t_end, delay_ns, handling_ns, link_ns);
-	/* In signal mode the program runs again only after this: the time
-	 * recording took is taken off the next faults' waits, as any
-	 * lateness is, so tracing is not charged to the program. */
-	if (r->server->mode == DIME_MODE_SIGNAL)
-		add_debt(r, (int64_t)(clock_ticks() - t0));
+	trace_fault(r, kind, pg, t_begin, t0 + r->costs.post, clock_ticks_to_ns(spun),
+		    clock_ticks_to_ns(t0 - t_seen - spun + r->costs.handoff), link_ns);
+	/* The page-in starts that much later: later faults take it off
+	 * their waits, as any lateness, so tracing is not charged to the
+	 * program. */
+	add_debt(r, (int64_t)(clock_ticks() - t0));
 }
 
 /* A fork()ed child rebuilds its page states from its page tables, all of

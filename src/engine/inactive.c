@@ -28,6 +28,8 @@ void soft_fault(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	pthread_mutex_unlock(&r->lock);
 	/* Counted before the page-in wakes the thread (see fault_resolve). */
 	RCTR_ADD(r, soft_faults, 1);
+	if (trace_on() && !r->calib)
+		fault_trace(r, TRACE_SOFT, pg, t_seen - r->costs.pre, t_seen, 0, 0);
 	page_in(r, pg, true, write, false);
 	uint64_t t_done = clock_ticks();
 	pthread_mutex_lock(&r->lock);
@@ -38,9 +40,6 @@ void soft_fault(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	uint64_t ns = clock_ticks_to_ns(t_done - t_seen);
 	RCTR_ADD(r, handling_ns, ns);
 	RCTR_ADD(r, soft_fault_ns, ns);
-	if (trace_on() && !r->calib)
-		trace_fault_end(r, TRACE_SOFT, pg, t_seen - r->costs.pre, t_done + r->costs.post, 0,
-				ns, 0);
 }
 
 int policy_start(struct region *r)

@@ -218,10 +218,11 @@ static inline bool region_pinned(const struct region *r, size_t pg)
 void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen);
 /* Does the evictions r has deferred. Any thread not holding r->lock. */
 void fault_drain(struct region *r);
-/* Records a fault that ended (trace.h), when tracing is on; in signal
- * mode the recording's own time becomes delay debt. */
-void trace_fault_end(struct region *r, enum trace_kind kind, size_t pg, uint64_t t_begin,
-		     uint64_t t_end, uint64_t delay_ns, uint64_t handling_ns, uint64_t link_ns);
+/* Records a fault about to be paged in (trace.h), when tracing is on:
+ * it began at t_begin, its handler saw it at t_seen and waited `spun`
+ * ticks; the recording's own time becomes delay debt. */
+void fault_trace(struct region *r, enum trace_kind kind, size_t pg, uint64_t t_begin,
+		 uint64_t t_seen, uint64_t spun, uint64_t link_ns);
 
 /* --- inactive.c: pages the policy observes -------------------------------- */
 /* A fault on an INACTIVE page (lock held; returns with it dropped): maps

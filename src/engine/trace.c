@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 struct trace_ring *trace_ring;
-__thread pid_t trace_fault_tid;
+TRACE_TLS pid_t trace_fault_tid;
 
 /* This process's pid, in a page the kernel wipes in a fork child
  * (MADV_WIPEONFORK): a child finds 0 and takes its own, from its very
@@ -27,7 +27,7 @@ static struct trace_proc *proc;
 
 /* The current thread's id, valid while `pid` is the process's (a fork
  * child's thread has a new id). */
-static __thread struct {
+static TRACE_TLS struct {
 	pid_t pid, tid;
 } self;
 

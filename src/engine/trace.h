@@ -83,9 +83,14 @@ static inline size_t trace_ring_bytes(uint64_t capacity)
 /* The run's ring, NULL when tracing is off (the hooks test it). */
 extern struct trace_ring *trace_ring;
 
+/* Thread-local data of the recording path is initial-exec: a SIGBUS
+ * handler cannot go through __tls_get_addr, whose slow path reads and
+ * may allocate a thread's TLS vector in the emulated heap. */
+#define TRACE_TLS __thread __attribute__((tls_model("initial-exec")))
+
 /* The thread whose fault a handler thread serves now (thread mode: from
  * the userfaultfd message; 0 otherwise: the current thread faulted). */
-extern __thread pid_t trace_fault_tid;
+extern TRACE_TLS pid_t trace_fault_tid;
 
 static inline int trace_on(void)
 {
