@@ -80,8 +80,9 @@ static inline size_t trace_ring_bytes(uint64_t capacity)
 	return sizeof(struct trace_ring) + capacity * sizeof(struct trace_event);
 }
 
-/* The run's ring, NULL when tracing is off (the hooks test it). */
-extern struct trace_ring *trace_ring;
+/* The run's ring, NULL when tracing is off (the hooks test it). Hidden:
+ * one PC-relative load, no GOT, in the shared objects. */
+extern struct trace_ring *trace_ring __attribute__((visibility("hidden")));
 
 /* Thread-local data of the recording path is initial-exec: a SIGBUS
  * handler cannot go through __tls_get_addr, whose slow path reads and
