@@ -8,12 +8,20 @@
  * Written by hand, like --stats-json (report.c): every value is a number
  * or a string dime chose, so nothing needs escaping. Whatever the ring
  * holds (a process killed while writing a slot, slots overwritten), the
- * output is valid JSON: a slot is either copied whole or left out. */
+ * output is valid JSON: a slot is either copied whole or left out.
+ *
+ * Slices on one track must nest (Perfetto drops ones that cross). The
+ * events of a thread happen one after another, or inside each other (a
+ * signal-mode fault's evictions), but a fault's end is an estimate and
+ * clocks are read per event, so neighbours may cross by a little: the
+ * events are sorted by track and time, and one that would cross an
+ * earlier slice starts where that one ends. */
 #include "cli.h"
 #include "trace.h"
 #include "../engine/trace.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const kind_name[] = {
@@ -55,6 +63,41 @@ static void event(FILE *f, const struct trace_event *e)
 		e->pid, e->tid, e->addr, e->instance, e->region, e->delay_ns, e->handling_ns);
 }
 
+static int by_track_and_time(const void *pa, const void *pb)
+{
+	const struct trace_event *a = pa, *b = pb;
+	if (a->pid != b->pid)
+		return a->pid < b->pid ? -1 : 1;
+	if (a->tid != b->tid)
+		return a->tid < b->tid ? -1 : 1;
+	if (a->begin_ns != b->begin_ns)
+		return a->begin_ns < b->begin_ns ? -1 : 1;
+	/* The enclosing one first. */
+	return a->dur_ns > b->dur_ns ? -1 : a->dur_ns < b->dur_ns;
+}
+
+/* Makes the sorted events of each track nest (see the top). */
+static void nest(struct trace_event *ev, uint64_t n)
+{
+	enum { DEPTH = 8 };
+	uint64_t end[DEPTH];
+	int depth = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		struct trace_event *e = &ev[i];
+		if (i && (e->pid != ev[i - 1].pid || e->tid != ev[i - 1].tid))
+			depth = 0;
+		uint64_t b = e->begin_ns, x = e->begin_ns + e->dur_ns;
+		while (depth && end[depth - 1] <= b)
+			depth--;
+		while (depth && x > end[depth - 1])
+			b = end[--depth]; /* crosses it: starts after it */
+		e->begin_ns = b;
+		e->dur_ns = x > b ? x - b : 0;
+		if (depth < DEPTH)
+			end[depth++] = b + e->dur_ns;
+	}
+}
+
 static void counters(FILE *f, const struct trace_sample *s, unsigned n, int pid)
 {
 	for (unsigned i = 0; i < n; i++) {
@@ -84,14 +127,17 @@ int trace_write(FILE *f, const struct trace_ring *ring, const struct trace_sampl
 	fprintf(f, "{\"traceEvents\":[\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%d,"
 		   "\"args\":{\"name\":\"dime run (counters)\"}}",
 		counters_pid);
-	for (uint64_t n = first; n < head; n++) {
-		struct trace_event e;
-		if (!take(ring, n, &e))
-			continue;
-		event(f, &e);
-		written++;
-		by_kind[e.kind]++;
-	}
+	struct trace_event *ev = malloc((head - first + 1) * sizeof(*ev));
+	if (!ev)
+		return -1;
+	for (uint64_t n = first; n < head; n++)
+		if (take(ring, n, &ev[written]))
+			by_kind[ev[written++].kind]++;
+	qsort(ev, written, sizeof(*ev), by_track_and_time);
+	nest(ev, written);
+	for (uint64_t i = 0; i < written; i++)
+		event(f, &ev[i]);
+	free(ev);
 	counters(f, s, nsamples, counters_pid);
 	fprintf(f, "\n],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":{\"tool\":\"dime\","
 		   "\"clock\":\"CLOCK_MONOTONIC\",\"max_events\":%" PRIu64

@@ -23,12 +23,21 @@ static const char summary_py[] =
 	"inst = {e['args']['instance'] for e in x} or {0}\n"
 	"ok = all(isinstance(e['ts'], (int, float)) and e['dur'] >= 0 and\n"
 	"         e['args']['addr'].startswith('0x') for e in x)\n"
+	"tracks = {}\n"
+	"for e in x: tracks.setdefault((e['pid'], e['tid']), []).append(e)\n"
+	"crossing = 0\n"
+	"for v in tracks.values():\n"
+	"    ends = []\n"
+	"    for e in sorted(v, key=lambda e: (e['ts'], -e['dur'])):\n"
+	"        while ends and ends[-1] <= e['ts'] + 1e-3: ends.pop()\n"
+	"        crossing += bool(ends and e['ts'] + e['dur'] > ends[-1] + 1e-3)\n"
+	"        ends.append(e['ts'] + e['dur'])\n"
 	"o = t['otherData']\n"
 	"print(json.dumps({'remote': len(by('remote fault')), 'first': len(by('first touch')),\n"
 	"  'evict': len(by('eviction')), 'pids': len(pids), 'pids_own_tid': len(own),\n"
 	"  'pid_remote_min': min(per_pid),\n"
 	"  'remote_tids': len({e['tid'] for e in by('remote fault')}),\n"
-	"  'inst_min': min(inst), 'inst_max': max(inst), 'fields_ok': int(ok),\n"
+	"  'crossing': crossing, 'inst_min': min(inst), 'inst_max': max(inst), 'fields_ok': int(ok),\n"
 	"  'delayed': sum(1 for e in by('remote fault') if e['args']['delay_ns'] > 0),\n"
 	"  'delay_sum': sum(e['args']['delay_ns'] for e in faults),\n"
 	"  'local_samples': sum(1 for e in ev if e.get('ph') == 'C' and e['name'] == 'local pages'),\n"
@@ -38,7 +47,7 @@ static const char summary_py[] =
 
 struct summary {
 	uint64_t remote, first, evict, pids, pids_own_tid, pid_remote_min, remote_tids, inst_min, inst_max;
-	uint64_t fields_ok, delayed, delay_sum, local_samples, link_samples;
+	uint64_t crossing, fields_ok, delayed, delay_sum, local_samples, link_samples;
 	uint64_t written, recorded, dropped, max_events;
 };
 
@@ -64,6 +73,7 @@ static struct summary summarize(const char *trace)
 		{ "inst_min", &s.inst_min },
 		{ "inst_max", &s.inst_max },
 		{ "fields_ok", &s.fields_ok },
+		{ "crossing", &s.crossing },
 		{ "delayed", &s.delayed },
 		{ "delay_sum", &s.delay_sum },
 		{ "local_samples", &s.local_samples },
@@ -114,6 +124,7 @@ Test(trace, one_event_per_fault_and_eviction_as_counted)
 	cr_assert_leq(s.evict, evictions);
 	cr_assert_geq(s.evict + 64, evictions);
 	cr_assert(s.fields_ok);
+	cr_assert_eq(s.crossing, 0, "slices on a thread's track nest");
 	/* Each event's injected delay is the one its fault added to the
 	 * counter. */
 	cr_assert_eq(s.delay_sum, stat_of(stats, "injected_delay_ns"));
@@ -142,6 +153,7 @@ Test(trace, signal_mode_faults_on_the_faulting_threads)
 	cr_assert_eq(s.remote, stat_of(stats, "remote_faults"));
 	cr_assert_geq(s.remote_tids, 4);
 	cr_assert_gt(s.evict, 0);
+	cr_assert_eq(s.crossing, 0, "evictions nest in their faults");
 }
 
 Test(trace, events_carry_the_instance)
