@@ -87,10 +87,14 @@ static void *sampler_main(void *arg)
 	while (!atomic_load(&t->stop)) {
 		sample(t);
 		next += t->period_ns;
-		struct timespec at = { .tv_sec = (time_t)(next / 1000000000u),
-				       .tv_nsec = (long)(next % 1000000000u) };
-		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
-			;
+		/* In steps of at most one base period, so that the end of the
+		 * run is not kept waiting by a long (doubled) period. */
+		for (uint64_t now; !atomic_load(&t->stop) && (now = mono_ns()) < next;) {
+			uint64_t until = next - now > TRACE_PERIOD_NS ? now + TRACE_PERIOD_NS : next;
+			struct timespec at = { .tv_sec = (time_t)(until / 1000000000u),
+					       .tv_nsec = (long)(until % 1000000000u) };
+			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
+		}
 	}
 	sample(t); /* the counts at the end */
 	return NULL;

@@ -67,7 +67,7 @@ void trace_attach_env(void)
 			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ring == MAP_FAILED || page == MAP_FAILED || ring->magic != DIME_TRACE_MAGIC ||
 	    ring->version != DIME_TRACE_VERSION ||
-	    ring->event_size != sizeof(struct trace_event) ||
+	    ring->event_size != sizeof(struct trace_event) || !ring->capacity ||
 	    trace_ring_bytes(ring->capacity) > (size_t)st.st_size ||
 	    sys_madvise(page, sizeof(struct trace_proc), MADV_WIPEONFORK)) {
 		fprintf(stderr, "dime: DIME_TRACE_FD=%s is not a dime trace ring; "
