@@ -21,8 +21,9 @@
  * On: a fetch-add on the shared head, a clock_gettime() (vDSO) and the
  * stores of one 64-byte slot; no lock, no malloc, async-signal-safe, so
  * it runs inside the SIGBUS handler of signal mode. The ring is dime's
- * own memory (never emulated) and its cost is not charged to the
- * program's faults (recorded after the fault's time is taken).
+ * own memory (never emulated). A fault is recorded with its counters,
+ * before its page-in; the time that takes becomes delay debt (fault.c),
+ * so the program's emulated time does not grow with tracing.
  */
 #ifndef DIME_TRACE_H
 #define DIME_TRACE_H
