@@ -34,6 +34,7 @@ static const char summary_py[] =
 	"        ends.append(e['ts'] + e['dur'])\n"
 	"o = t['otherData']\n"
 	"print(json.dumps({'remote': len(by('remote fault')), 'first': len(by('first touch')),\n"
+	"  'soft': len(by('soft fault')),\n"
 	"  'evict': len(by('eviction')), 'pids': len(pids), 'pids_own_tid': len(own),\n"
 	"  'pid_remote_min': min(per_pid),\n"
 	"  'remote_tids': len({e['tid'] for e in by('remote fault')}),\n"
@@ -46,7 +47,7 @@ static const char summary_py[] =
 	"  'events_dropped': o['events_dropped'], 'max_events': o['max_events']}))\n";
 
 struct summary {
-	uint64_t remote, first, evict, pids, pids_own_tid, pid_remote_min, remote_tids, inst_min, inst_max;
+	uint64_t remote, first, soft, evict, pids, pids_own_tid, pid_remote_min, remote_tids, inst_min, inst_max;
 	uint64_t crossing, fields_ok, delayed, delay_sum, local_samples, link_samples;
 	uint64_t written, recorded, dropped, max_events;
 };
@@ -65,6 +66,7 @@ static struct summary summarize(const char *trace)
 	} keys[] = {
 		{ "remote", &s.remote },
 		{ "first", &s.first },
+		{ "soft", &s.soft },
 		{ "evict", &s.evict },
 		{ "pids", &s.pids },
 		{ "pids_own_tid", &s.pids_own_tid },
@@ -154,6 +156,24 @@ Test(trace, signal_mode_faults_on_the_faulting_threads)
 	cr_assert_geq(s.remote_tids, 4);
 	cr_assert_gt(s.evict, 0);
 	cr_assert_eq(s.crossing, 0, "evictions nest in their faults");
+}
+
+Test(trace, soft_faults_are_events_of_their_own)
+{
+	require_preload();
+	char *trace = temp_path("run.trace.json"), *stats = temp_path("stats.json");
+	/* LRU observes pages: their next touches are soft faults. */
+	struct dime_result r = CTL("run", "--policy", "lru", "--local-pages", "64", "--trace",
+				   trace, "--trace-max-events", "1000000", "--stats-json", stats,
+				   "--", build_file("tests/progs/threads"), "3");
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	dime_result_free(&r);
+	struct summary s = summarize(trace);
+	uint64_t soft = stat_of(stats, "soft_faults");
+	cr_assert_gt(soft, 0);
+	cr_assert_eq(s.dropped, 0);
+	cr_assert_eq(s.soft, soft);
+	cr_assert_eq(s.remote, stat_of(stats, "remote_faults"));
 }
 
 Test(trace, events_carry_the_instance)
