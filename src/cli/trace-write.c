@@ -14,8 +14,7 @@
  * events of a thread happen one after another, or inside each other (a
  * signal-mode fault's evictions), but a fault's end is an estimate and
  * clocks are read per event, so neighbours may cross by a little: the
- * events are sorted by track and time, and one that would cross an
- * earlier slice starts where that one ends. */
+ * events are sorted by track and time and their ends adjusted (nest()). */
 #include "cli.h"
 #include "trace.h"
 #include "../engine/trace.h"
@@ -76,25 +75,38 @@ static int by_track_and_time(const void *pa, const void *pb)
 	return a->dur_ns > b->dur_ns ? -1 : a->dur_ns < b->dur_ns;
 }
 
-/* Makes the sorted events of each track nest (see the top). */
+static uint64_t end_of(const struct trace_event *e)
+{
+	return e->begin_ns + e->dur_ns;
+}
+
+/* Makes the sorted events of each track nest (see the top). Only ends
+ * move, so the order by begin stays valid: an eviction that outlasts the
+ * fault it is part of (signal mode) extends that fault, whose end was an
+ * estimate; any other slice that crosses an open one ends that one where
+ * it begins (one thread's faults, or moves, follow each other). */
 static void nest(struct trace_event *ev, uint64_t n)
 {
 	enum { DEPTH = 8 };
-	uint64_t end[DEPTH];
+	struct trace_event *open[DEPTH];
 	int depth = 0;
 	for (uint64_t i = 0; i < n; i++) {
 		struct trace_event *e = &ev[i];
 		if (i && (e->pid != ev[i - 1].pid || e->tid != ev[i - 1].tid))
 			depth = 0;
-		uint64_t b = e->begin_ns, x = e->begin_ns + e->dur_ns;
-		while (depth && end[depth - 1] <= b)
+		while (depth && end_of(open[depth - 1]) <= e->begin_ns)
 			depth--;
-		while (depth && x > end[depth - 1])
-			b = end[--depth]; /* crosses it: starts after it */
-		e->begin_ns = b;
-		e->dur_ns = x > b ? x - b : 0;
+		while (depth && end_of(e) > end_of(open[depth - 1])) {
+			struct trace_event *t = open[depth - 1];
+			if (t->kind != TRACE_EVICT && e->kind == TRACE_EVICT) {
+				t->dur_ns = end_of(e) - t->begin_ns;
+				break;
+			}
+			t->dur_ns = e->begin_ns - t->begin_ns;
+			depth--;
+		}
 		if (depth < DEPTH)
-			end[depth++] = b + e->dur_ns;
+			open[depth++] = e;
 	}
 }
 
