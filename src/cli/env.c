@@ -16,6 +16,7 @@
  *   DIME_INSTANCE         the instance to join (src/preload/instance.c)
  *   DIME_CONTROL_DIR      the control directory holding the instance table
  *   DIME_RUN_PID          the `dime run` that started the program
+ *   DIME_TRACE_FD         fd of the trace ring (--trace; added by trace_env())
  *
  * Every other variable is passed on unchanged.
  */
@@ -34,6 +35,7 @@ static const char *const overridden[] = {
 	"DIME_LOCAL_PAGES", "DIME_POLICY", "DIME_FIRST_TOUCH", "DIME_BANDWIDTH_MODEL",
 	"DIME_MODE", "DIME_STATS_FD", "DIME_QUIET_FLOOR", "DIME_EVICT_BATCH", "DIME_INSTANCE",
 	"DIME_CONTROL_DIR", "DIME_RUN_PID",
+	"DIME_TRACE_FD", /* only a run with --trace passes one (trace-run.c) */
 };
 
 #define NOVERRIDDEN (sizeof(overridden) / sizeof(overridden[0]))

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "trace.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -27,6 +28,7 @@ struct run_opts {
 	bool stats;
 	const char *stats_json;
 	const char *instance;
+	const char *trace, *trace_max;
 	char **program;
 };
 
@@ -71,6 +73,13 @@ void run_usage(FILE *f)
 		  "it the run makes an instance of its own");
 	help_line(f, "--stats", "print a summary of the run on stderr at exit");
 	help_line(f, "--stats-json FILE", "write the run's counters and configuration as JSON");
+	help_line(f, "--trace FILE",
+		  "write a trace of the run (Chrome trace-event JSON, opens\n"
+		  "in ui.perfetto.dev): every fault and eviction, local pages\n"
+		  "and link utilisation over time");
+	help_line(f, "--trace-max-events N",
+		  "keep the N most recent events in the trace (default\n"
+		  "100000, at most 10000000)");
 	help_line(f, "-h, --help", "show this help");
 	fputs("\nOptions also take the form --option=value.\n", f);
 }
@@ -106,6 +115,10 @@ static void parse(int argc, char **argv, struct run_opts *o)
 			o->stats_json = arg_value(argc, argv, &i, "--stats-json", value);
 			if (!*o->stats_json)
 				fail("bad value for --stats-json: ''");
+		} else if (arg_is(arg, "--trace", &value)) {
+			o->trace = arg_value(argc, argv, &i, "--trace", value);
+		} else if (arg_is(arg, "--trace-max-events", &value)) {
+			o->trace_max = arg_value(argc, argv, &i, "--trace-max-events", value);
 		} else {
 			for (s = 0; s < SET_COUNT; s++)
 				if (arg_is(arg, settings[s].option, &value))
@@ -230,6 +243,9 @@ int cmd_run(int argc, char **argv)
 	absolute_policy(&p);
 	if (o.stats_json)
 		check_json_path(o.stats_json);
+	uint64_t trace_events = 0;
+	if (o.trace || o.trace_max)
+		trace_events = trace_check(o.trace, o.trace_max);
 
 	const char *preload = find_preload();
 	signals_block();
@@ -242,6 +258,11 @@ int cmd_run(int argc, char **argv)
 	struct run_instance ri;
 	run_instance_open(&ri, instance, &p);
 	char **env = child_env(environ, preload, &p, stats_fd, &ri);
+	struct trace_run *trace = NULL;
+	if (o.trace) {
+		trace = trace_start(trace_events, page);
+		env = trace_env(env, trace);
+	}
 
 	struct run_result res = { 0 };
 	bool ran;
@@ -250,6 +271,9 @@ int cmd_run(int argc, char **argv)
 	res.wall_ns = now_ns() - start;
 	run_result_read(&res, page);
 	run_instance_close(&ri);
+	if (trace && trace_finish(trace, o.trace))
+		fprintf(stderr, "dime: cannot write trace file '%s': %s\n", shown(o.trace),
+			strerror(errno));
 
 	if (o.stats && ran)
 		report_human(stderr, &res, &p, o.program);

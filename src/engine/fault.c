@@ -24,6 +24,7 @@
 #include "instance.h"
 #include "internal.h"
 #include "policy-call.h"
+#include "trace.h"
 #include "uffd.h"
 
 #include <sched.h>
@@ -150,6 +151,10 @@ static void take_due(struct region *r, struct outgoing *o, unsigned n)
 				r->state[p] = PAGE_REMOTE;
 				r->local_count--;
 				r->evict_due--;
+				if (trace_on() && !r->calib) {
+					uint64_t now = clock_ticks();
+					trace_evict(r, p, now, now); /* in the store already */
+				}
 				continue;
 			}
 			if (r->state[p] != PAGE_LOCAL)
@@ -217,6 +222,10 @@ static void evict(struct region *r, size_t *pg, unsigned n, bool observed)
 		RCTR_LOCAL_ADD(r, failed, local);
 	}
 	uint64_t per = (clock_ticks() - t0) / n;
+	if (trace_on() && !r->calib && !observed)
+		for (unsigned i = 0; i < n; i++)
+			if (ok[i])
+				trace_evict(r, pg[i], t0 + i * per, t0 + (i + 1) * per);
 	uint64_t avg = atomic_load_explicit(&evict_cost, memory_order_relaxed);
 	atomic_store_explicit(&evict_cost, avg ? (7 * avg + per) / 8 : per, memory_order_relaxed);
 }
@@ -433,6 +442,9 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	if (remote)
 		RCTR_ADD(r, fault_hist[ctr_hist_bucket(clock_ticks_to_ns(
 				    clock_ticks() + r->costs.post - t_begin))], 1);
+	if (trace_on() && !r->calib)
+		fault_trace(r, remote ? TRACE_REMOTE : TRACE_FIRST_TOUCH, pg, t_begin, t_seen, spun,
+			    delayed ? clock_ticks_to_ns(r->transfer_ticks) : 0);
 	/* The page is LOCAL before its thread runs again: on a handler's CPU
 	 * that thread runs at once when woken, and this handler only when
 	 * that thread blocks again, maybe after faults served elsewhere that
@@ -465,6 +477,21 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	uint64_t total_ns = clock_ticks_to_ns(t_done + r->costs.post - t_begin);
 	RCTR_ADD(r, handling_ns, clock_ticks_to_ns(t_done - t_seen - spun));
 	RCTR_ADD(r, faults_total_ns, total_ns);
+}
+
+void fault_trace(struct region *r, enum trace_kind kind, size_t pg, uint64_t t_begin,
+		 uint64_t t_seen, uint64_t spun, uint64_t link_ns)
+{
+	/* Recorded with the counters, before the page-in: the process may
+	 * end as soon as the page is in. The end and dime's handling are
+	 * estimated with the calibrated page-in, as the histogram's time. */
+	uint64_t t0 = clock_ticks();
+	trace_fault(r, kind, pg, t_begin, t0 + r->costs.post, clock_ticks_to_ns(spun),
+		    clock_ticks_to_ns(t0 - t_seen - spun + r->costs.handoff), link_ns);
+	/* The page-in starts that much later: later faults take it off
+	 * their waits, as any lateness, so tracing is not charged to the
+	 * program. */
+	add_debt(r, (int64_t)(clock_ticks() - t0));
 }
 
 /* A fork()ed child rebuilds its page states from its page tables, all of

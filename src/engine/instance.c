@@ -411,3 +411,8 @@ void instance_count_fault(struct region *r)
 {
 	atomic_fetch_add_explicit(&current(r)->page_fault_count, 1, memory_order_relaxed);
 }
+
+int instance_id(const struct region *r)
+{
+	return r->inst ? r->inst->id : -1;
+}

@@ -53,6 +53,7 @@ enum page_state {
 };
 
 #include "counters.h"
+#include "trace.h"
 
 /* Start-up measurement of dime's own costs in one mode, in ticks:
  *   pre     from the faulting access to the handler seeing the fault,
@@ -238,6 +239,11 @@ static inline bool region_pinned(const struct region *r, size_t pg)
 void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen);
 /* Does the evictions r has deferred. Any thread not holding r->lock. */
 void fault_drain(struct region *r);
+/* Records a fault about to be paged in (trace.h), when tracing is on:
+ * it began at t_begin, its handler saw it at t_seen and waited `spun`
+ * ticks; the recording's own time becomes delay debt. */
+void fault_trace(struct region *r, enum trace_kind kind, size_t pg, uint64_t t_begin,
+		 uint64_t t_seen, uint64_t spun, uint64_t link_ns);
 
 /* --- inactive.c: pages the policy observes -------------------------------- */
 /* A fault on an INACTIVE page (lock held; returns with it dropped): maps

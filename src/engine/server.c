@@ -97,10 +97,12 @@ static void handle(struct server *s, const struct uffd_msg *m, uint64_t t_seen)
 		return; /* unregistered meanwhile: the kernel woke the thread */
 	if ((m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) && addr - r->base < r->size)
 		fault_write_protected(r, (addr - r->base) >> engine.page_shift);
-	else if (addr - r->base < r->size)
+	else if (addr - r->base < r->size) {
+		if (trace_on()) /* the faulting thread, not this handler */
+			trace_fault_tid = (pid_t)m->arg.pagefault.feat.ptid;
 		fault_resolve(r, (addr - r->base) >> engine.page_shift,
 			      m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE, t_seen);
-	else
+	} else
 		uffd_zeropage(s->uffd, addr, engine.page_size); /* a stray store access */
 	region_put(r);
 }

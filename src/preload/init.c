@@ -8,6 +8,7 @@
  * from a non-emulated one. */
 #include "preload.h"
 #include "../engine/sys.h"
+#include "../engine/trace.h"
 
 #include <mimalloc.h>
 #include <sched.h>
@@ -73,6 +74,7 @@ static void setup(void)
 		_exit(2);
 	}
 	stats_attach(r);
+	trace_attach_env();
 	preload_instance_join(r);
 	engine_export_costs();
 	pthread_atfork(NULL, NULL, child_after_fork);
