@@ -250,7 +250,9 @@ int cmd_run(int argc, char **argv)
 	int stats_fd;
 	struct run_stats *page = stats_page_create(&stats_fd);
 	struct run_instance ri;
-	run_instance_open(&ri, instance, &p);
+	run_instance_open(&ri, instance, &p,
+			  o.values[SET_POLICY] ? "--policy" :
+			  in_file[SET_POLICY]  ? "config file key policy" : NULL);
 	char **env = child_env(environ, preload, &p, stats_fd, &ri);
 
 	struct run_result res = { 0 };

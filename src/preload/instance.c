@@ -48,6 +48,16 @@ static void join(struct region *r, int id)
 		snprintf(s, sizeof(s), "%d", id);
 		refuse("instance %s no longer exists", s);
 	}
+	/* Every member runs its instance's policy: `dime run` passed it, and
+	 * it changes only while the instance has no member, so it differs
+	 * only if `dime config` changed it while this process started. */
+	if (strcmp(table->inst[id].policy, r->params.policy)) {
+		char why[CTL_POLICY_MAX + 64];
+		snprintf(why, sizeof(why), "%d changed its policy to %s while this process started",
+			 id, table->inst[id].policy);
+		ctl_unlock(table);
+		refuse("instance %s", why);
+	}
 	self = ctl_member_add(table, id, run_pid);
 	ctl_unlock(table);
 	if (!self)
