@@ -243,16 +243,18 @@ int cmd_run(int argc, char **argv)
 
 	const char *preload = find_preload();
 	signals_block();
+	/* First: a joined instance's parameters and policy are the run's, for
+	 * the checks and the floor warning below. */
+	struct run_instance ri;
+	run_instance_open(&ri, instance, &p,
+			  o.values[SET_POLICY] ? "--policy" :
+			  in_file[SET_POLICY]  ? "config file key policy" : NULL);
 	check_userfaultfd(&p);
 	FILE *json = NULL;
 	if (o.stats_json && !(json = fopen(o.stats_json, "we")))
 		fail("cannot write stats file '%s': %s", shown(o.stats_json), strerror(errno));
 	int stats_fd;
 	struct run_stats *page = stats_page_create(&stats_fd);
-	struct run_instance ri;
-	run_instance_open(&ri, instance, &p,
-			  o.values[SET_POLICY] ? "--policy" :
-			  in_file[SET_POLICY]  ? "config file key policy" : NULL);
 	char **env = child_env(environ, preload, &p, stats_fd, &ri);
 
 	struct run_result res = { 0 };
