@@ -419,3 +419,61 @@ Test(ipolicy, a_plugin_without_peek_shares_the_budget)
 	cr_assert_eq(sweeper_stop(&a), 0);
 	cr_assert_eq(sweeper_stop(&b), 0);
 }
+
+/* A process that pid= moved stays in its new instance (and on its policy)
+ * when it execs: the exec'd image takes its slot where it is now, not the
+ * instance its dime run named. */
+/* The member of instance `id` whose command line holds `mark`, or 0. */
+static int member_running(int id, const char *mark)
+{
+	int pids[16], n = ctl_row_pids(id, pids, 16);
+	for (int i = 0; i < n; i++) {
+		char path[64], buf[4096] = { 0 };
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", pids[i]);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		for (size_t k = 0; k < len; k++)
+			if (!buf[k])
+				buf[k] = ' ';
+		if (strstr(buf, mark))
+			return pids[i];
+	}
+	return 0;
+}
+
+Test(ipolicy, an_exec_after_a_move_stays_in_the_new_instance)
+{
+	require_preload();
+	ctl_write_ok("instance_id=0 latency_ns=0 local_npages=64 policy=clock");
+	ctl_write_ok("instance_id=1 latency_ns=0 local_npages=64 policy=clock");
+	char *ready = temp_path("ready"), *done = temp_path("done"), *script;
+	char *go = temp_path("go"), *stop = temp_path("stop");
+	/* Each loop also ends when its own file is gone: a failed test's
+	 * temporary directories are removed, and the script with them. */
+	cr_assert_neq(asprintf(&script,
+			       "touch %s; while [ ! -e %s ] && [ -e %s ]; do sleep 0.01; done; "
+			       "exec sh -c 'touch %s; while [ ! -e %s ] && [ -e %s ]; do sleep 0.01; done'",
+			       ready, go, ready, done, stop, done), -1);
+	const char *argv[] = { "dime", "run", "--instance", "0", "--", "sh", "-c", script, NULL };
+	pid_t d = dime_start_env(argv, control_env());
+	for (int i = 0; i < 3000 && !file_exists(ready); i++)
+		usleep(5000);
+	cr_assert(file_exists(ready));
+	int sh = member_running(0, ready);
+	cr_assert_gt(sh, 0, "the script is not in instance 0");
+	char w[64];
+	snprintf(w, sizeof(w), "instance_id=1 pid=%d", sh);
+	ctl_write_ok(w);
+	write_file(go, "");
+	for (int i = 0; i < 3000 && !file_exists(done); i++)
+		usleep(5000);
+	cr_assert(file_exists(done));
+	/* The exec'd image (its command line holds `done`) is the same pid. */
+	cr_assert_eq(member_running(1, done), sh, "after exec, pid %d left instance 1", sh);
+	cr_assert_eq(member_running(0, done), 0);
+	write_file(stop, "");
+	cr_assert_eq(dime_wait(d, 30), 0);
+}
