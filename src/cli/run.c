@@ -66,9 +66,10 @@ void run_usage(FILE *f)
 		  "first_touch, bandwidth_model, mode, evict_batch;\n"
 		  "options override it");
 	help_line(f, "--instance N",
-		  "join instance N of `dime config` (its latency, bandwidth,\n"
-		  "local pages and policy apply, its budget is shared);\n"
-		  "without it the run makes an instance of its own");
+		  "join instance N of `dime config` (its latency,\n"
+		  "bandwidth, local pages and policy apply, its budget\n"
+		  "is shared); without it the run makes an instance of\n"
+		  "its own");
 	help_line(f, "--stats", "print a summary of the run on stderr at exit");
 	help_line(f, "--stats-json FILE", "write the run's counters and configuration as JSON");
 	help_line(f, "-h, --help", "show this help");
