@@ -176,19 +176,6 @@ static void check_userfaultfd(const struct dime_params *p)
 	dime_region_destroy(r);
 }
 
-/* A plug-in's path as every process of the run sees it, whatever
- * directory it changes to. */
-static void absolute_policy(struct dime_params *p)
-{
-	char abs[PATH_MAX];
-	if (!strchr(p->policy, '/') || !realpath(p->policy, abs))
-		return;
-	if (strlen(abs) >= sizeof(p->policy))
-		fail("bad value for --policy (its absolute path is longer than %zu bytes): '%s'",
-		     sizeof(p->policy) - 1, shown(abs));
-	strcpy(p->policy, abs);
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec t;
@@ -212,17 +199,7 @@ int cmd_run(int argc, char **argv)
 		if (parse_u64(o.instance, &v) || v >= 64)
 			fail("bad value for --instance: '%s'", shown(o.instance));
 		instance = (int)v;
-		/* The instance's parameters apply: a second source would be
-		 * silently lost. */
-		for (int s = SET_LATENCY; s <= SET_LOCAL_PAGES; s++) {
-			if (o.values[s])
-				fail("%s cannot be combined with --instance (the instance's "
-				     "parameters apply): '%s'", settings[s].option, settings[s].option);
-			if (in_file[s])
-				fail("config file key %s cannot be combined with --instance (the "
-				     "instance's parameters apply): '%s'", settings[s].key,
-				     settings[s].key);
-		}
+		run_instance_exclusive(o.values, in_file);
 	}
 	/* The command line wins over the file, wherever -c appeared. */
 	for (int s = 0; s < SET_COUNT; s++) {
@@ -238,7 +215,7 @@ int cmd_run(int argc, char **argv)
 			     p.evict_low, p.evict_high, p.local_npages);
 		fail("invalid configuration: '%s'", bad);
 	}
-	absolute_policy(&p);
+	policy_absolute(&p);
 	if (o.stats_json)
 		check_json_path(o.stats_json);
 

@@ -6,7 +6,8 @@
  * instance the process is in by then. Its policy must be the instance's
  * (src/control/grammar.c keeps every member on it). The process
  * leaves the table at exit; one killed or ending with _exit is removed by
- * the next command that sweeps (src/control/members.c). */
+ * a live member's evictor thread or the next command that sweeps
+ * (src/control/members.c). */
 #include "preload.h"
 #include "../control/control.h"
 #include "../engine/instance.h"
@@ -107,6 +108,9 @@ void preload_instance_join(struct region *r)
 	table = ctl_table_open_at(dir, msg);
 	if (!table)
 		refuse("%s", msg);
+	/* Its evictor thread removes dead members: a killed process's pages
+	 * leave the budget without waiting for a command. */
+	instance_set_reaper(ctl_reap);
 	join(r, (int)id);
 	atexit(leave);
 	pthread_atfork(NULL, NULL, child_join);
