@@ -240,6 +240,7 @@ Test(table, an_auto_instance_is_busy_while_its_run_lives)
 	t->inst[id].owner_start++;
 	cr_assert_not(ctl_instance_busy(t, id));
 	ctl_unlock(t);
+}
 
 Test(table, live_members_reap_and_the_next_sweep_says_so)
 {
