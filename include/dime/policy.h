@@ -151,8 +151,11 @@ struct dime_policy {
 	 * victim if called now, changing nothing: returns 1 and sets *page,
 	 * or 0 if there is none. For instances whose processes share one
 	 * budget: dime compares the next victims of the processes and evicts
-	 * from the one whose victim has been local longest. A policy without
-	 * it only ever gives up its own process's pages. */
+	 * from the one whose victim has been local longest (since it arrived,
+	 * or since the policy last learned it was referenced). Without it,
+	 * the process of the instance holding the most pages gives one up
+	 * (chosen by its choose). A policy without an order (random) may name
+	 * any page it could choose. */
 	int (*peek)(void *state, uint64_t skip, uint64_t *page);
 };
 

@@ -116,6 +116,11 @@ void report_human(FILE *f, const struct run_result *res, const struct dime_param
 		  char *const argv[]);
 /* Returns 0, or -1 if writing failed. */
 int report_json(FILE *f, const struct run_result *res, const struct dime_params *p);
+/* A plug-in policy's path as every process sees it, whatever directory it
+ * changes to (options.c); fails (exit 2) if it does not fit. */
+void policy_absolute(struct dime_params *p);
+/* s as a JSON string, quoted and escaped. */
+void report_json_string(FILE *f, const char *s);
 
 /* The instance a run's processes join (run-instance.c). */
 struct run_instance {
@@ -124,10 +129,13 @@ struct run_instance {
 	struct ctl_table *table;
 	bool own;       /* made by this run for itself */
 };
-/* Joins instance `id` (>= 0; its parameters replace latency, bandwidth and
- * local pages in *p) or makes one from *p (id < 0). Fails with exit 2 on a
- * bad id. */
-void run_instance_open(struct run_instance *ri, int id, struct dime_params *p);
+/* Joins instance `id` (>= 0; its parameters and policy replace latency,
+ * bandwidth, local pages and policy in *p) or makes one from *p (id < 0).
+ * Fails with exit 2 on a bad id, or when the run was given a policy (by
+ * `policy_source`: "--policy" or the config file's key; NULL if none)
+ * other than the joined instance's. */
+void run_instance_open(struct run_instance *ri, int id, struct dime_params *p,
+		       const char *policy_source);
 /* After the program ended: its exited processes leave the table, and an
  * instance made for the run leaves it too if it is the last row. */
 void run_instance_close(struct run_instance *ri);

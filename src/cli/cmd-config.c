@@ -12,7 +12,8 @@
 void config_usage(FILE *f)
 {
 	fputs("usage: dime config ['instance_id=N [latency_ns=N] [bandwidth_bps=N]\n"
-	      "                     [local_npages=N] [page_fault_count=N] [pid=P,P,...]']\n"
+	      "                     [local_npages=N] [page_fault_count=N] [pid=P,P,...]\n"
+	      "                     [policy=NAME|PATH]']\n"
 	      "\n"
 	      "Without arguments, prints the instances as DiME's /proc/dime_config did:\n"
 	      "instance_id latency_ns bandwidth_bps local_npages page_fault_count pid.\n"
@@ -25,7 +26,12 @@ void config_usage(FILE *f)
 	      "                      evicts down to it)\n"
 	      "    page_fault_count  sets the count (0 resets it)\n"
 	      "    pid               the instance's processes: each must run under dime;\n"
-	      "                      listing one moves it here\n"
+	      "                      listing one moves it here (if it runs this\n"
+	      "                      instance's policy)\n"
+	      "    policy            the replacement policy its processes run: fifo\n"
+	      "                      (default), random, clock, lru, or a plug-in .so (a\n"
+	      "                      path with a '/'); changes only while the instance\n"
+	      "                      has no processes; shown by dime stats\n"
 	      "\n"
 	      "The table lives in the control directory: $DIME_CONTROL_DIR, else\n"
 	      "$XDG_RUNTIME_DIR/dime, else /run/dime (root) or /tmp/dime-$UID.\n",

@@ -16,8 +16,8 @@ void stats_usage(FILE *f)
 {
 	fputs("usage: dime stats [-i N] [--json] [--watch SECONDS]\n"
 	      "\n"
-	      "Shows the counters of each instance and of each of its processes:\n"
-	      "local pages (now and peak), remote faults, first touches, evictions,\n"
+	      "Shows the policy and the counters of each instance and of each of its\n"
+	      "processes: local pages (now and peak), remote faults, first touches, evictions,\n"
 	      "injected delay, dime's handling time, and a histogram of remote fault\n"
 	      "times (trap to resume, log2 buckets).\n"
 	      "\n"
@@ -81,8 +81,10 @@ static void show_instance(FILE *f, struct ctl_table *t, uint32_t id, bool json, 
 	struct dime_stats s;
 	counters_read(&in->ctr, &s);
 	static struct snap_member mem[CTL_MAX_MEMBERS];
+	char policy[CTL_POLICY_MAX];
 	int n = 0;
 	ctl_lock(t);
+	snprintf(policy, sizeof(policy), "%s", in->policy);
 	for (int i = 0; i < CTL_MAX_MEMBERS; i++) {
 		struct ctl_member *m = &t->mem[i];
 		int pid = atomic_load(&m->pid);
@@ -104,6 +106,9 @@ static void show_instance(FILE *f, struct ctl_table *t, uint32_t id, bool json, 
 			", \"local_pages_peak\": %" PRIu64 ", \"pending_evictions\": %" PRIu64 ", ",
 			first ? "" : ",", id, lat, bw, loc, atomic_load(&in->page_fault_count),
 			(int64_t)local < 0 ? 0 : local, peak, pending);
+		fputs("\"policy\": ", f);
+		report_json_string(f, policy);
+		fputs(", ", f);
 		show_counters_json(f, &s);
 		fputs(", ", f);
 		show_hist(f, &in->ctr, true);
@@ -121,6 +126,7 @@ static void show_instance(FILE *f, struct ctl_table *t, uint32_t id, bool json, 
 		"instance %u: latency %" PRIu64 " ns, bandwidth %" PRIu64 " bit/s, local_npages %" PRIu64
 		", %d process%s\n",
 		id, lat, bw, loc, n, n == 1 ? "" : "es");
+	fprintf(f, "  %-22s %14s\n", "policy", shown(policy));
 	fprintf(f, "  %-22s %14" PRIu64 " (peak %" PRIu64 ")\n", "local pages",
 		(int64_t)local < 0 ? 0 : local, peak);
 	fprintf(f, "  %-22s %14" PRIu64 "\n", "page_fault_count", atomic_load(&in->page_fault_count));

@@ -253,6 +253,7 @@ struct insert_opts {
 	pid_t pids[MAX_PIDS];
 	int npids;
 	int instance; /* -1: an instance of their own */
+	const char *policy_source; /* where a policy was given, or NULL */
 	struct dime_params p;
 };
 
@@ -324,6 +325,9 @@ static void parse_common(int argc, char **argv, bool insert, struct insert_opts 
 	const char *bad;
 	if (dime_params_check(p, &bad))
 		fail("invalid configuration: '%s'", bad);
+	policy_absolute(p);
+	o->policy_source = values[SET_POLICY] ? "--policy" :
+			   in_file[SET_POLICY]  ? "config file key policy" : NULL;
 	o->npids = parse_pids(pid_list, o->pids, insert);
 }
 
@@ -371,7 +375,7 @@ int cmd_insert(int argc, char **argv)
 	}
 	const char *agent = agent_path();
 	struct run_instance ri;
-	run_instance_open(&ri, o.instance, p);
+	run_instance_open(&ri, o.instance, p, o.policy_source);
 	const char *bad;
 	if (dime_params_check(p, &bad)) {
 		/* The instance's budget leaves no room for the watermarks. */

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,4 +248,15 @@ bad_name:
 	/* The help's placeholder lists the accepted names. */
 	*detail = settings[s].arg;
 	return -1;
+}
+
+void policy_absolute(struct dime_params *p)
+{
+	char abs[PATH_MAX];
+	if (!strchr(p->policy, '/') || !realpath(p->policy, abs))
+		return;
+	if (strlen(abs) >= sizeof(p->policy))
+		fail("bad value for --policy (its absolute path is longer than %zu bytes): '%s'",
+		     sizeof(p->policy) - 1, shown(abs));
+	strcpy(p->policy, abs);
 }

@@ -64,7 +64,7 @@ void report_human(FILE *f, const struct run_result *res, const struct dime_param
 	fputc('\n', f);
 }
 
-static void json_string(FILE *f, const char *s)
+void report_json_string(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -108,7 +108,7 @@ int report_json(FILE *f, const struct run_result *res, const struct dime_params 
 		"    \"local_npages\": %" PRIu64 ",\n"
 		"    \"policy\": ",
 		p->latency_ns, p->bandwidth_bps, p->local_npages);
-	json_string(f, p->policy);
+	report_json_string(f, p->policy);
 	fprintf(f,
 		",\n"
 		"    \"first_touch\": \"%s\",\n"

@@ -5,13 +5,47 @@
  * while the run's `dime run` or any of its processes lives, and leaves the
  * table with them if it is the last row. A row in the middle stays (ids
  * stay dense, as DiME scripts expect) and leaves once every row after it
- * has gone. */
+ * has gone.
+ *
+ * The policy is the instance's: a run that makes its instance records its
+ * own in the row; a run that joins one runs the instance's, and a policy
+ * given to it (option or config file) must be that one, since all
+ * processes of an instance run one policy (src/control/grammar.c). */
 #include "cli.h"
 #include "../control/control.h"
 
+#include <inttypes.h>
+#include <string.h>
 #include <unistd.h>
 
-void run_instance_open(struct run_instance *ri, int id, struct dime_params *p)
+/* Takes instance id's parameters and policy into *p (lock held; unlocks
+ * before failing). */
+static void take_instance(struct ctl_table *t, int id, struct dime_params *p,
+			  const char *policy_source)
+{
+	struct ctl_instance *in = &t->inst[id];
+	ctl_params_read(&in->params, &p->latency_ns, &p->bandwidth_bps, &p->local_npages);
+	char policy[CTL_POLICY_MAX];
+	snprintf(policy, sizeof(policy), "%s", in->policy);
+	if (policy_source && strcmp(p->policy, policy)) {
+		ctl_unlock(t);
+		fail("%s %s differs from instance %d's policy %s (a process runs its instance's "
+		     "policy): '%s'", policy_source, shown(p->policy), id, shown(policy),
+		     shown(p->policy));
+	}
+	ctl_unlock(t);
+	static char why[512];
+	if (dime_policy_check(policy, why, sizeof(why)))
+		fail("instance %d's policy cannot be loaded (%s): '%s'", id, why, shown(policy));
+	strcpy(p->policy, policy);
+	if (p->evict_high && p->evict_high >= p->local_npages)
+		fail("invalid configuration: 'evict_batch' %" PRIu64 ",%" PRIu64
+		     " (needs LOW <= HIGH < instance %d's local_npages %" PRIu64 ")",
+		     p->evict_low, p->evict_high, id, p->local_npages);
+}
+
+void run_instance_open(struct run_instance *ri, int id, struct dime_params *p,
+		       const char *policy_source)
 {
 	ri->table = control_table(ri->dir, sizeof(ri->dir));
 	struct ctl_table *t = ri->table;
@@ -32,11 +66,11 @@ void run_instance_open(struct run_instance *ri, int id, struct dime_params *p)
 		}
 		t->inst[id].owner_pid = getpid();
 		t->inst[id].owner_start = ctl_proc_start_time(getpid());
+		strcpy(t->inst[id].policy, p->policy);
+		ctl_unlock(t);
 	} else {
-		ctl_params_read(&t->inst[id].params, &p->latency_ns, &p->bandwidth_bps,
-				&p->local_npages);
+		take_instance(t, id, p, policy_source);
 	}
-	ctl_unlock(t);
 	ri->id = id;
 }
 

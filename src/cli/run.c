@@ -68,9 +68,10 @@ void run_usage(FILE *f)
 		  "first_touch, bandwidth_model, mode, evict_batch;\n"
 		  "options override it");
 	help_line(f, "--instance N",
-		  "join instance N of `dime config` (its latency, bandwidth\n"
-		  "and local pages apply, its budget is shared); without\n"
-		  "it the run makes an instance of its own");
+		  "join instance N of `dime config` (its latency,\n"
+		  "bandwidth, local pages and policy apply, its budget\n"
+		  "is shared); without it the run makes an instance of\n"
+		  "its own");
 	help_line(f, "--stats", "print a summary of the run on stderr at exit");
 	help_line(f, "--stats-json FILE", "write the run's counters and configuration as JSON");
 	help_line(f, "--trace FILE",
@@ -188,19 +189,6 @@ static void check_userfaultfd(const struct dime_params *p)
 	dime_region_destroy(r);
 }
 
-/* A plug-in's path as every process of the run sees it, whatever
- * directory it changes to. */
-static void absolute_policy(struct dime_params *p)
-{
-	char abs[PATH_MAX];
-	if (!strchr(p->policy, '/') || !realpath(p->policy, abs))
-		return;
-	if (strlen(abs) >= sizeof(p->policy))
-		fail("bad value for --policy (its absolute path is longer than %zu bytes): '%s'",
-		     sizeof(p->policy) - 1, shown(abs));
-	strcpy(p->policy, abs);
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec t;
@@ -240,7 +228,7 @@ int cmd_run(int argc, char **argv)
 			     p.evict_low, p.evict_high, p.local_npages);
 		fail("invalid configuration: '%s'", bad);
 	}
-	absolute_policy(&p);
+	policy_absolute(&p);
 	if (o.stats_json)
 		check_json_path(o.stats_json);
 	uint64_t trace_events = 0;
@@ -249,14 +237,18 @@ int cmd_run(int argc, char **argv)
 
 	const char *preload = find_preload();
 	signals_block();
+	/* First: a joined instance's parameters and policy are the run's, for
+	 * the checks and the floor warning below. */
+	struct run_instance ri;
+	run_instance_open(&ri, instance, &p,
+			  o.values[SET_POLICY] ? "--policy" :
+			  in_file[SET_POLICY]  ? "config file key policy" : NULL);
 	check_userfaultfd(&p);
 	FILE *json = NULL;
 	if (o.stats_json && !(json = fopen(o.stats_json, "we")))
 		fail("cannot write stats file '%s': %s", shown(o.stats_json), strerror(errno));
 	int stats_fd;
 	struct run_stats *page = stats_page_create(&stats_fd);
-	struct run_instance ri;
-	run_instance_open(&ri, instance, &p);
 	char **env = child_env(environ, preload, &p, stats_fd, &ri);
 	struct trace_run *trace = NULL;
 	if (o.trace) {

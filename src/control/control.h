@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#define CTL_MSG 256
+#define CTL_MSG 512
 
 /* --- dir.c ---------------------------------------------------------------- */
 /* The control directory: $DIME_CONTROL_DIR, else $XDG_RUNTIME_DIR/dime,
@@ -35,10 +35,14 @@ struct ctl_table *ctl_table_open_at(const char *dir, char msg[CTL_MSG]);
 /* Takes the table lock, recovering it from a holder that died. */
 void ctl_lock(struct ctl_table *t);
 void ctl_unlock(struct ctl_table *t);
-/* Appends an instance with these parameters (lock held): its id, or -1 if
- * the table is full. */
+/* Appends an instance with these parameters and the default policy (lock
+ * held): its id, or -1 if the table is full. */
 int ctl_instance_add(struct ctl_table *t, uint64_t latency, uint64_t bandwidth,
 		     uint64_t local_npages, uint32_t flags);
+/* Whether instance id has processes, or (AUTO) a live `dime run` whose
+ * program is about to join it: its policy cannot change then. Lock held;
+ * call after ctl_sweep(), or dead members count. */
+bool ctl_instance_busy(const struct ctl_table *t, int id);
 /* Removes AUTO instances from the end of the table while they have no
  * member and no live owner (lock held). */
 void ctl_instances_trim(struct ctl_table *t);

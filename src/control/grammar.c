@@ -5,8 +5,18 @@
  * equal to the number of instances creates one (dime's defaults, then the
  * given keys); latency_ns, bandwidth_bps, local_npages change parameters;
  * page_fault_count=N sets the count (0 resets it); pid=a,b,c sets the PID
- * list. Unlike DiME, which logged errors to the kernel log and applied the
+ * list; policy=NAME|PATH (dime's) sets the instance's replacement policy.
+ * Unlike DiME, which logged errors to the kernel log and applied the
  * rest, any error rejects the whole write and names its token.
+ *
+ * policy=: a built-in name or a plug-in (a value with a '/', made absolute
+ * against the writer's directory), loaded and checked against the policy
+ * ABI when written, so that every process can start with it. A running
+ * process cannot change its policy (a policy's order over the pages is
+ * its own state, and a plug-in cannot be loaded inside a fault), so a
+ * change is refused while the instance has processes: all members of an
+ * instance then always run its policy. For the same reason pid= moves a
+ * process only into an instance with the policy it runs.
  *
  * pid= and what a config write cannot do: a process becomes emulated by
  * starting under `dime run` (or `dime insert`), not by a config write. So
@@ -20,12 +30,14 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum key { K_INSTANCE, K_LATENCY, K_BANDWIDTH, K_LOCAL, K_FAULTS, K_PID, K_COUNT };
+enum key { K_INSTANCE, K_LATENCY, K_BANDWIDTH, K_LOCAL, K_FAULTS, K_PID, K_POLICY, K_COUNT };
 static const char *const key_names[K_COUNT] = {
 	"instance_id", "latency_ns", "bandwidth_bps", "local_npages", "page_fault_count", "pid",
+	"policy",
 };
 
 #define MAX_PIDS CTL_MAX_MEMBERS
@@ -35,11 +47,12 @@ struct write_req {
 	uint64_t value[K_COUNT];
 	pid_t pids[MAX_PIDS];
 	int npids;
+	char policy[CTL_POLICY_MAX]; /* policy=, checked and made absolute */
 };
 
 static int bad(char msg[CTL_MSG], const char *why, const char *token)
 {
-	char clean[96];
+	char clean[160];
 	snprintf(clean, sizeof(clean), "%s", token);
 	for (char *c = clean; *c; c++)
 		if (iscntrl((unsigned char)*c))
@@ -93,6 +106,39 @@ static int parse_pids(const char *value, const char *token, struct write_req *w,
 	return 0;
 }
 
+/* policy=NAME|PATH: what dime run --policy takes, loaded once here so
+ * that a plug-in that does not load or fails the ABI check is refused now,
+ * not in every process that joins. */
+static int parse_policy(const char *value, const char *token, struct write_req *w,
+			char msg[CTL_MSG])
+{
+	char abs[PATH_MAX], why[CTL_MSG];
+	if (!*value)
+		return bad(msg, "bad value (a policy name or a plug-in path)", token);
+	if (strchr(value, '/')) {
+		if (!realpath(value, abs)) {
+			snprintf(why, sizeof(why), "bad value (cannot load policy plug-in: %s)",
+				 strerror(errno));
+			return bad(msg, why, token);
+		}
+		if (strlen(abs) >= CTL_POLICY_MAX) {
+			snprintf(why, sizeof(why),
+				 "bad value (its absolute path is longer than %d bytes)",
+				 CTL_POLICY_MAX - 1);
+			return bad(msg, why, token);
+		}
+		value = abs;
+	}
+	char reason[512];
+	if (dime_policy_check(value, reason, sizeof(reason))) {
+		/* The loader's reason repeats the path; the token names it. */
+		snprintf(why, sizeof(why), "bad value (%.200s)", reason);
+		return bad(msg, why, token);
+	}
+	snprintf(w->policy, sizeof(w->policy), "%s", value);
+	return 0;
+}
+
 static int parse_token(char *tok, struct write_req *w, char msg[CTL_MSG])
 {
 	char *eq = strchr(tok, '=');
@@ -111,6 +157,8 @@ static int parse_token(char *tok, struct write_req *w, char msg[CTL_MSG])
 	const char *value = eq + 1;
 	if (k == K_PID)
 		return parse_pids(value, tok, w, msg);
+	if (k == K_POLICY)
+		return parse_policy(value, tok, w, msg);
 	int err = number(value, &w->value[k]);
 	if (err == -ERANGE)
 		return bad(msg, "bad value (too large)", tok);
@@ -152,6 +200,20 @@ static int check_against_table(struct ctl_table *t, const struct write_req *w, i
 			 n, n);
 		return bad(msg, why, w->token[K_INSTANCE]);
 	}
+	/* The policy the instance has after this write (a new one: the
+	 * default). */
+	struct dime_params d;
+	dime_params_init(&d);
+	const char *policy = w->token[K_POLICY] ? w->policy :
+			     (uint32_t)id < n ? t->inst[id].policy : d.policy;
+	if (w->token[K_POLICY] && (uint32_t)id < n && strcmp(w->policy, t->inst[id].policy) &&
+	    ctl_instance_busy(t, id)) {
+		char why[128];
+		snprintf(why, sizeof(why),
+			 "instance %d has running processes: its policy cannot change until "
+			 "they exit", id);
+		return bad(msg, why, w->token[K_POLICY]);
+	}
 	if (!w->token[K_PID])
 		return 0;
 	for (int i = 0; i < w->npids; i++) {
@@ -161,6 +223,17 @@ static int check_against_table(struct ctl_table *t, const struct write_req *w, i
 			snprintf(why, sizeof(why),
 				 "pid %d is not running under dime (start it with dime run, or dime insert)",
 				 (int)w->pids[i]);
+			return bad(msg, why, w->token[K_PID]);
+		}
+		/* Every member runs its instance's policy (see the top). */
+		int from = atomic_load(&m->instance);
+		if (from != id && from >= 0 && from < CTL_MAX_INSTANCES &&
+		    strcmp(t->inst[from].policy, policy)) {
+			char why[CTL_MSG];
+			snprintf(why, sizeof(why),
+				 "pid %d runs policy %.60s (instance %d), instance %d's is %.60s: "
+				 "a process keeps its policy", (int)w->pids[i], t->inst[from].policy,
+				 from, id, policy);
 			return bad(msg, why, w->token[K_PID]);
 		}
 	}
@@ -221,6 +294,8 @@ int ctl_config_write(struct ctl_table *t, const char *text, char msg[CTL_MSG])
 					 w.token[K_LOCAL] ? w.value[K_LOCAL] : loc);
 		if (w.token[K_FAULTS])
 			atomic_store(&in->page_fault_count, w.value[K_FAULTS]);
+		if (w.token[K_POLICY])
+			strcpy(in->policy, w.policy);
 		/* The processes notice the move at their next fault. */
 		for (int i = 0; i < w.npids; i++)
 			atomic_store(&member_of_pid(t, w.pids[i])->instance, id);

@@ -151,6 +151,9 @@ int ctl_instance_add(struct ctl_table *t, uint64_t latency, uint64_t bandwidth,
 	/* A reader that cached the old row's sequence must see a change. */
 	atomic_store(&in->params.seq, seq + 2 - (seq & 1));
 	ctl_params_write(&in->params, latency, bandwidth, local_npages);
+	struct dime_params d;
+	dime_params_init(&d);
+	strcpy(in->policy, d.policy);
 	in->flags = flags;
 	atomic_store_explicit(&t->ninstances, n + 1, memory_order_release);
 	return (int)n;
@@ -162,6 +165,13 @@ static bool instance_has_members(const struct ctl_table *t, int id)
 		if (atomic_load(&t->mem[i].pid) && atomic_load(&t->mem[i].instance) == id)
 			return true;
 	return false;
+}
+
+bool ctl_instance_busy(const struct ctl_table *t, int id)
+{
+	const struct ctl_instance *in = &t->inst[id];
+	return instance_has_members(t, id) ||
+	       (in->owner_pid && ctl_proc_start_time(in->owner_pid) == in->owner_start);
 }
 
 void ctl_instances_trim(struct ctl_table *t)

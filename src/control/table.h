@@ -1,7 +1,8 @@
 /* The instance table: DiME's /proc/dime_config, in a file of the per-user
  * control directory (dir.c) that the CLI and every emulated process map
- * MAP_SHARED. Not installed; the layout is versioned (CTL_VERSION) and a
- * table of another version is refused, never reinterpreted.
+ * MAP_SHARED. Not installed; the layout is versioned (CTL_VERSION): a
+ * table of another version or size is never reinterpreted, it is replaced
+ * (table.c; processes of the older dime keep their mapping of the old one).
  *
  * Instances 0 .. ninstances-1 are the rows of `dime config`: ids stay dense,
  * as DiME scripts expect (a new id is always the count). Members are the
@@ -30,11 +31,14 @@
 #include <stdint.h>
 
 #define CTL_MAGIC 0x64696d657461626cull /* "dimetabl" */
-#define CTL_VERSION 2
+/* 2: members reaped by live processes; 3: instances carry a policy. */
+#define CTL_VERSION 3
 #define CTL_MAX_INSTANCES 64
 #define CTL_MAX_MEMBERS 256
 /* Removals by live members that no command has reported yet (members.c). */
 #define CTL_MAX_REAPED 32
+/* An instance's policy, NUL included: dime_params.policy's size. */
+#define CTL_POLICY_MAX DIME_POLICY_MAX
 
 /* An instance's DiME parameters; see the seqlock rule above. */
 struct ctl_params {
@@ -56,6 +60,12 @@ struct ctl_instance {
 	uint32_t flags;          /* CTL_INST_*; under lock */
 	int32_t owner_pid;       /* the `dime run` that made an AUTO instance, 0 after it ended */
 	uint64_t owner_start;    /* its start time (members.c), against PID reuse */
+	/* The replacement policy every process of the instance runs: a
+	 * built-in name or a plug-in's absolute path, NUL-terminated. Read
+	 * and written under lock only, never on the fault path: a process
+	 * takes it when it joins, and it changes only while the instance
+	 * has no processes (grammar.c), so all members run this policy. */
+	char policy[CTL_POLICY_MAX];
 	_Atomic uint64_t page_fault_count; /* DiME's: remote faults, resettable */
 	/* The shared budget (engine/instance.c). */
 	_Atomic uint64_t local;  /* pages counted local over all its processes */

@@ -381,7 +381,7 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	/* Beyond the budget: the oldest local pages are remote from now on
 	 * (usually one; more when pages came back from elsewhere, e.g. the
 	 * program unpinned them, or a watermark batch). */
-	uint64_t evicts = r->inst ? instance_evictions(r, pg) : evictions_needed(r);
+	uint64_t evicts = r->inst ? instance_evictions(r) : evictions_needed(r);
 	r->evict_due += evicts;
 	uint64_t deadline = 0;
 	if (delayed)

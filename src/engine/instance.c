@@ -2,16 +2,39 @@
  * budget shared by every process of the instance. See instance.h; the
  * table's layout and rules are in src/control/table.h.
  *
- * The shared budget. Every page that becomes local gets a ticket from the
- * instance's counter, so tickets order the pages of all its processes by
- * arrival. Each process publishes its local count (member.local, summed in
- * instance.local by atomic deltas) and the ticket of the page its policy
- * would evict next (member.oldest, the age the policy reports through
- * peek). A fault that takes the instance over local_npages looks
- * for the process whose next victim is oldest: if that is another process,
- * it asks that process to evict (member.req, and a futex wake of its
- * evictor thread); otherwise, or when too many requests are outstanding,
- * it evicts its own page, as a process alone does.
+ * The shared budget. Every page gets a ticket from the instance's counter
+ * whenever its policy learns that it is local or in use (it arrives, a
+ * soft fault shows it referenced, it comes back), so tickets order the
+ * pages of all its processes by their last known use. Each process
+ * publishes its local count (member.local, summed in instance.local by
+ * atomic deltas) and the ticket of the page its policy would evict next
+ * (member.oldest, through the policy's peek). A fault that takes the
+ * instance over local_npages looks for the processes whose next victims
+ * are older than its own: it asks them to evict (member.req, and a futex
+ * wake of their evictor threads); what they are not asked for, or when
+ * too many requests are outstanding, it evicts from its own pages, as a
+ * process alone does. Which page leaves a process is always its own
+ * policy's choice: the comparison only picks the process.
+ *
+ * What the comparison means per policy (every process of an instance runs
+ * the instance's policy: src/control/grammar.c):
+ *   - fifo: the instance's pages leave in arrival order, one FIFO.
+ *   - lru, clock: the next victim's ticket is its last observed use (a
+ *     soft fault refreshes it), so the process whose victim was used
+ *     longest ago gives up a page: a global LRU/CLOCK up to the
+ *     granularity of the observations.
+ *   - random: peek draws a random page of the process; the process whose
+ *     draw has been local longest gives one up (see random.c).
+ *   - a plug-in without peek: no order to compare; the process holding
+ *     the most pages (more than the faulting one by 2 or more) gives one
+ *     up, so the processes converge to equal shares.
+ *
+ * Watermarks (evict_low, evict_high: --evict-batch) apply to the
+ * instance's count: a fault that leaves fewer than evict_low of the
+ * instance's pages free makes evictions due until evict_high are free, a
+ * batch shared out as above. evict_high is capped below the instance's
+ * current local_npages (a live change may lower it under the run's
+ * watermark).
  *
  * Bound: requests not served yet are counted in instance.pending and at
  * most PENDING_MAX are outstanding per instance, so the pages counted local
@@ -21,7 +44,7 @@
  * while counted remote: fault.c.) A process that dies takes its count and
  * its outstanding requests with it (members.c) when it is removed: by the
  * evictor thread of any live member (ctl_reap, every 250 ms) or by the
- * next command. FIFO order across the
+ * next command. The order across the
  * processes holds up to those deferred and requested pages. */
 #define _GNU_SOURCE
 #include "instance.h"
@@ -129,61 +152,108 @@ static long futex(_Atomic uint32_t *w, int op, uint32_t val, const struct timesp
 	return syscall(SYS_futex, w, op, val, ts, NULL, 0);
 }
 
-/* The member of r's instance, other than r's process, whose next victim is
- * older than r's; NULL if none. */
-static struct ctl_member *oldest_other(struct region *r, uint64_t mine)
+/* The member of r's instance, other than r's process, that should give up
+ * a page rather than r's process: the one whose next victim is older than
+ * r's (`mine`, its ticket), or for a policy without peek the one holding
+ * the most pages if that is at least `held` + 2 (not counting what it was
+ * asked for already). NULL if none. */
+static struct ctl_member *other_victim(struct region *r, uint64_t mine, uint64_t held)
 {
 	struct ctl_table *t = r->inst->table;
 	struct ctl_member *best = NULL;
-	uint64_t age = mine;
+	bool by_age = r->policy->peek != NULL;
+	uint64_t age = mine, most = held + 1;
 	uint32_t end = atomic_load_explicit(&t->mem_end, memory_order_relaxed);
 	for (uint32_t i = 0; i < end && i < CTL_MAX_MEMBERS; i++) {
 		struct ctl_member *m = &t->mem[i];
 		if (m == r->inst->self || !atomic_load_explicit(&m->pid, memory_order_relaxed) ||
 		    atomic_load_explicit(&m->joined, memory_order_relaxed) != r->inst->id)
 			continue;
-		uint64_t a = atomic_load_explicit(&m->oldest, memory_order_relaxed);
-		if (a < age) {
-			age = a;
+		if (by_age) {
+			uint64_t a = atomic_load_explicit(&m->oldest, memory_order_relaxed);
+			if (a < age) {
+				age = a;
+				best = m;
+			}
+			continue;
+		}
+		uint64_t l = atomic_load_explicit(&m->local, memory_order_relaxed);
+		uint64_t q = atomic_load_explicit(&m->req, memory_order_relaxed);
+		if (l > q && l - q > most) {
+			most = l - q;
 			best = m;
 		}
 	}
 	return best;
 }
 
-uint64_t instance_evictions(struct region *r, size_t pg)
+/* Asks member q to evict up to `want` of its pages; how many it was asked. */
+static uint64_t ask(struct ctl_instance *in, struct ctl_member *q, uint64_t want)
 {
-	struct instance_link *l = r->inst;
+	uint64_t pending = atomic_load(&in->pending);
+	uint32_t have = atomic_load(&q->req);
+	uint64_t n = want;
+	if (n > REQ_MAX - (have < REQ_MAX ? have : REQ_MAX))
+		n = REQ_MAX - (have < REQ_MAX ? have : REQ_MAX);
+	if (n > PENDING_MAX - (pending < PENDING_MAX ? pending : PENDING_MAX))
+		n = PENDING_MAX - (pending < PENDING_MAX ? pending : PENDING_MAX);
+	if (!n)
+		return 0;
+	atomic_fetch_add(&in->pending, n);
+	atomic_fetch_add(&q->req, (uint32_t)n);
+	/* Its age is unknown until it publishes again: no one asks it for
+	 * the same pages meanwhile. */
+	atomic_store(&q->oldest, UINT64_MAX);
+	atomic_fetch_add(&q->wake, 1);
+	futex(&q->wake, FUTEX_WAKE, 1, NULL);
+	return n;
+}
+
+void instance_page_local(struct region *r, size_t pg)
+{
+	r->inst->ticket[pg] =
+		atomic_fetch_add_explicit(&current(r)->ticket, 1, memory_order_relaxed);
+}
+
+/* How many pages the instance must give up now that it counts `held`
+ * (requested evictions not included): beyond the budget, or, with
+ * watermarks, down to evict_high free pages once fewer than evict_low
+ * are free. */
+static uint64_t instance_over(const struct region *r, uint64_t held)
+{
+	uint64_t budget = r->params.local_npages;
+	uint64_t high = r->params.evict_high, low = r->params.evict_low;
+	if (high >= budget)
+		high = budget ? budget - 1 : 0;
+	if (low > high)
+		low = high;
+	if (high && held + low > budget)
+		return held + high - budget;
+	return held > budget ? held - budget : 0;
+}
+
+uint64_t instance_evictions(struct region *r)
+{
 	struct ctl_instance *in = current(r);
-	l->ticket[pg] = atomic_fetch_add_explicit(&in->ticket, 1, memory_order_relaxed);
 	/* Counted first: of two processes faulting at once, the second sees
 	 * the first's page. */
 	uint64_t total = sync_count(r);
 	uint64_t pending = atomic_load(&in->pending);
-	uint64_t budget = r->params.local_npages;
-	if ((int64_t)(total - pending - budget) <= 0 || total <= pending + budget)
+	if ((int64_t)(total - pending) <= 0)
 		return 0;
-	uint64_t over = total - pending - budget;
+	uint64_t over = instance_over(r, total - pending);
+	if (!over)
+		return 0;
 	uint64_t mine = r->local_count - r->evict_due;
 	uint64_t my_age = age_of_next(r, r->evict_due);
-	struct ctl_member *q = r->policy->peek ? oldest_other(r, my_age) : NULL;
-	if (q && pending < PENDING_MAX) {
-		uint32_t have = atomic_load(&q->req);
-		uint64_t ask = over;
-		if (ask > REQ_MAX - (have < REQ_MAX ? have : REQ_MAX))
-			ask = REQ_MAX - (have < REQ_MAX ? have : REQ_MAX);
-		if (ask > PENDING_MAX - pending)
-			ask = PENDING_MAX - pending;
-		if (ask) {
-			atomic_fetch_add(&in->pending, ask);
-			atomic_fetch_add(&q->req, (uint32_t)ask);
-			/* Its age is unknown until it publishes again: no one
-			 * asks it for the same pages meanwhile. */
-			atomic_store(&q->oldest, UINT64_MAX);
-			atomic_fetch_add(&q->wake, 1);
-			futex(&q->wake, FUTEX_WAKE, 1, NULL);
-			over -= ask;
-		}
+	/* Older victims of other processes first (a watermark batch may
+	 * spread over several), each asked once per fault. */
+	for (int asked = 0; over && asked < PENDING_MAX; asked++) {
+		struct ctl_member *q = other_victim(r, my_age, mine);
+		uint64_t n = q ? ask(in, q, over) : 0;
+		if (!n)
+			break;
+		over -= n;
 	}
 	/* The rest from this process, keeping the page just taken. */
 	if (over > mine - 1)

@@ -54,10 +54,15 @@ void instance_refresh(struct region *r);
  * process's and its instance's counts. */
 void instance_sync(struct region *r);
 
-/* Page pg just became local (r->lock held, counted in local_count): how
- * many of r's own pages must leave for the instance's budget. Asks other
- * processes of the instance to evict their pages when theirs are older. */
-uint64_t instance_evictions(struct region *r, size_t pg);
+/* The policy was told that page pg is local (it arrived, was referenced or
+ * came back; r->lock held): its age in the instance's order starts now. */
+void instance_page_local(struct region *r, size_t pg);
+
+/* A page just became local (r->lock held, counted in local_count): how
+ * many of r's own pages must leave for the instance's budget (and its
+ * watermarks). Asks other processes of the instance to evict their pages
+ * when theirs are older. */
+uint64_t instance_evictions(struct region *r);
 
 /* The fault took the remote page pg local: DiME's page_fault_count. */
 void instance_count_fault(struct region *r);

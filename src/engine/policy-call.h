@@ -6,6 +6,7 @@
 #define DIME_POLICY_CALL_H
 
 #include "clock.h"
+#include "instance.h"
 #include "internal.h"
 
 static inline void policy_took(struct region *r, uint64_t t0)
@@ -13,11 +14,15 @@ static inline void policy_took(struct region *r, uint64_t t0)
 	ctr_add(&r->ctr->policy_ns, clock_ticks_to_ns(clock_ticks() - t0));
 }
 
+/* In an instance, the page's age in the instance's order starts with
+ * every event the policy learns (instance.c). */
 static inline void pol_local(struct region *r, size_t pg, enum dime_page_event how)
 {
 	uint64_t t0 = clock_ticks();
 	r->policy->page_local(r->policy_state, pg, how);
 	policy_took(r, t0);
+	if (r->inst)
+		instance_page_local(r, pg);
 }
 
 static inline void pol_gone(struct region *r, size_t pg)

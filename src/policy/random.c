@@ -8,6 +8,7 @@ struct rnd {
 	uint64_t *slot; /* local pages, dense: slot[0 .. n-1] */
 	uint64_t *pos;  /* per page: its slot + 1, or 0 */
 	uint64_t n, npages, rng;
+	uint64_t peek_rng; /* peek's own draws: choose's stay as they were */
 	const struct dime_policy_host *host;
 };
 
@@ -20,6 +21,7 @@ static int rnd_init(const struct dime_policy_info *info, void **state)
 	r->host = h;
 	r->npages = info->npages;
 	r->rng = info->seed;
+	r->peek_rng = info->seed ^ 0x9e3779b97f4a7c15ull;
 	r->slot = h->alloc(info->npages * sizeof(uint64_t));
 	r->pos = h->alloc(info->npages * sizeof(uint64_t));
 	if (!r->slot || !r->pos) {
@@ -78,13 +80,19 @@ static void rnd_choose(void *st, struct dime_policy_choice *c)
 	}
 }
 
-/* Random has no order: any local page is as likely a victim as another. */
+/* Random has no order: any local page is as likely the next victim as
+ * another, so peek names one drawn at random (whatever `skip`), from
+ * draws of its own. A fixed slot would not do: slot[0] holds a page that
+ * random choices happened to spare for long, so an instance comparing
+ * the ages of its processes' next victims (engine/instance.c) would keep
+ * asking the process holding it. */
 static int rnd_peek(void *st, uint64_t skip, uint64_t *page)
 {
 	struct rnd *r = st;
 	if (skip >= r->n)
 		return 0;
-	*page = r->slot[skip];
+	uint64_t i = (uint64_t)(((unsigned __int128)r->host->random(&r->peek_rng) * r->n) >> 64);
+	*page = r->slot[i];
 	return 1;
 }
 

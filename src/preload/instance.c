@@ -2,7 +2,9 @@
  * (DIME_INSTANCE) of the table in DIME_CONTROL_DIR; the process joins it as
  * a member, so its parameters, link and local budget are the instance's.
  * A fork child joins its parent's instance as a new member; an exec'd
- * image takes the same slot again (same pid, same start time). The process
+ * image takes the same slot again (same pid, same start time), in the
+ * instance the process is in by then. Its policy must be the instance's
+ * (src/control/grammar.c keeps every member on it). The process
  * leaves the table at exit; one killed or ending with _exit is removed by
  * a live member's evictor thread or the next command that sweeps
  * (src/control/members.c). */
@@ -40,14 +42,40 @@ static void leave(void)
 	self = NULL;
 }
 
+/* The instance this process is a member of already (an exec'd image:
+ * same pid, same start time), which `dime config ... pid=` may have
+ * changed since DIME_INSTANCE was set; else id. Lock held. */
+static int instance_now(int id)
+{
+	pid_t pid = getpid();
+	uint64_t start = ctl_proc_start_time(pid);
+	for (int i = 0; i < CTL_MAX_MEMBERS; i++) {
+		struct ctl_member *m = &table->mem[i];
+		if (atomic_load(&m->pid) == pid && m->start_time == start)
+			return atomic_load(&m->instance);
+	}
+	return id;
+}
+
 static void join(struct region *r, int id)
 {
 	ctl_lock(table);
+	id = instance_now(id);
 	if ((uint32_t)id >= atomic_load(&table->ninstances)) {
 		ctl_unlock(table);
 		char s[16];
 		snprintf(s, sizeof(s), "%d", id);
 		refuse("instance %s no longer exists", s);
+	}
+	/* Every member runs its instance's policy: `dime run` passed it, and
+	 * it changes only while the instance has no member, so it differs
+	 * only if `dime config` changed it while this process started. */
+	if (strcmp(table->inst[id].policy, r->params.policy)) {
+		char why[CTL_POLICY_MAX + 64];
+		snprintf(why, sizeof(why), "%d changed its policy to %s while this process started",
+			 id, table->inst[id].policy);
+		ctl_unlock(table);
+		refuse("instance %s", why);
 	}
 	self = ctl_member_add(table, id, run_pid);
 	ctl_unlock(table);

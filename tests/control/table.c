@@ -185,6 +185,63 @@ Test(table, another_layout_is_replaced)
 	rmdir(dir);
 }
 
+Test(table, a_new_instance_runs_the_default_policy)
+{
+	struct ctl_table *t = fresh_table();
+	ctl_lock(t);
+	int id = ctl_instance_add(t, 1, 2, 3, 0);
+	ctl_unlock(t);
+	cr_assert_str_eq(t->inst[id].policy, "fifo");
+	char msg[CTL_MSG];
+	cr_assert_eq(ctl_config_write(t, "instance_id=1 policy=random", msg), 0, "%s", msg);
+	cr_assert_str_eq(t->inst[1].policy, "random");
+	/* A row made again after a trim starts over. */
+	ctl_lock(t);
+	atomic_store(&t->ninstances, 1);
+	id = ctl_instance_add(t, 1, 2, 3, 0);
+	ctl_unlock(t);
+	cr_assert_str_eq(t->inst[id].policy, "fifo");
+}
+
+/* The policy changes only while no process is in the instance (its
+ * members would keep running the old one), and a dead member does not
+ * count. */
+Test(table, policy_changes_only_without_members)
+{
+	struct ctl_table *t = fresh_table();
+	char msg[CTL_MSG];
+	cr_assert_eq(ctl_config_write(t, "instance_id=0 policy=lru", msg), 0, "%s", msg);
+	pid_t pid = member_child(t, 0, false);
+	ctl_lock(t);
+	cr_assert(ctl_instance_busy(t, 0));
+	ctl_unlock(t);
+	cr_assert_eq(ctl_config_write(t, "instance_id=0 policy=clock", msg), -1);
+	cr_assert(strstr(msg, "instance 0 has running processes") && strstr(msg, "'policy=clock'"),
+		  "%s", msg);
+	cr_assert_str_eq(t->inst[0].policy, "lru");
+	cr_assert_eq(ctl_config_write(t, "instance_id=0 policy=lru", msg), 0, "%s", msg);
+	kill9(pid);
+	/* The write's own sweep removes the dead member first (and says so
+	 * on stderr). */
+	cr_assert_eq(ctl_config_write(t, "instance_id=0 policy=clock", msg), 0, "%s", msg);
+	cr_assert_str_eq(t->inst[0].policy, "clock");
+}
+
+/* An AUTO instance is busy while the `dime run` that made it lives, before
+ * its program has joined. */
+Test(table, an_auto_instance_is_busy_while_its_run_lives)
+{
+	struct ctl_table *t = fresh_table();
+	ctl_lock(t);
+	int id = ctl_instance_add(t, 1, 2, 3, CTL_INST_AUTO);
+	t->inst[id].owner_pid = getpid();
+	t->inst[id].owner_start = ctl_proc_start_time(getpid());
+	cr_assert(ctl_instance_busy(t, id));
+	t->inst[id].owner_start++;
+	cr_assert_not(ctl_instance_busy(t, id));
+	ctl_unlock(t);
+}
+
 Test(table, live_members_reap_and_the_next_sweep_says_so)
 {
 	struct ctl_table *t = fresh_table();
