@@ -88,7 +88,7 @@ void engine_init(void)
 	pthread_once(&init_once, init);
 }
 
-int server_start(struct server *s)
+int server_open(struct server *s)
 {
 	if (s->uffd >= 0)
 		return 0;
@@ -112,11 +112,26 @@ int server_start(struct server *s)
 	if (fd < 0)
 		return fd;
 	s->uffd = fd;
-	int err = s->mode == DIME_MODE_THREAD ? thread_server_start(s) : signal_server_start(s);
+	return 0;
+}
+
+int server_run(struct server *s)
+{
+	return s->mode == DIME_MODE_THREAD ? thread_server_start(s) : signal_server_start(s);
+}
+
+int server_start(struct server *s)
+{
+	if (s->uffd >= 0)
+		return 0;
+	int err = server_open(s);
+	if (err)
+		return err;
+	err = server_run(s);
 	if (!err && !s->calibrated)
 		err = server_calibrate(s);
 	if (err) {
-		close(fd);
+		close(s->uffd);
 		s->uffd = -1;
 	}
 	return err;

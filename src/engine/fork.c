@@ -97,7 +97,11 @@ static void child(void)
 		close(s->uffd);
 		s->uffd = -1;
 		s->calibrated = true; /* same machine: keep the parent's costs */
-		int err = server_start(s);
+		/* Regions registered before any dime thread of the child
+		 * runs: glibc's thread start-up reads the locale, which may
+		 * live in the emulated heap, and a page touched unregistered
+		 * would read as zeroes (server.c, serve_until_running). */
+		int err = server_open(s);
 		for (size_t i = 0; !err && i < sizeof(engine.regions) / sizeof(engine.regions[0]); i++) {
 			struct region *r = atomic_load(&engine.regions[i]);
 			if (!r || r->server != s)
@@ -106,6 +110,8 @@ static void child(void)
 			if (!err)
 				err = region_rebuild(r);
 		}
+		if (!err)
+			err = server_run(s);
 		if (err) {
 			/* Remote pages would read as zeroes: never go on. */
 			fprintf(stderr, "dime: cannot emulate memory in fork()ed child %d: %s\n",

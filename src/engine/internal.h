@@ -212,6 +212,11 @@ extern struct engine engine;
 void engine_init(void);
 /* Starts the server for `mode` if needed (engine.lock held). 0 or -errno. */
 int server_start(struct server *s);
+/* server_start in two steps, for a fork()ed child that must register its
+ * regions before any of its dime threads runs (fork.c): open the
+ * userfaultfd, then start serving it. */
+int server_open(struct server *s);
+int server_run(struct server *s);
 /* The region containing addr, with its inflight count raised; or NULL. */
 struct region *region_lookup_get(uintptr_t addr);
 static inline void region_put(struct region *r)

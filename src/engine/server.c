@@ -74,6 +74,7 @@ static _Atomic int nactive; /* handlers not in standby */
 static _Atomic pid_t last_tid; /* the thread of the last fault served */
 static _Atomic uint64_t served; /* faults served by all handlers */
 static _Atomic bool fair;       /* handlers are normal threads for now */
+static _Atomic int running;     /* dime threads past glibc's thread start-up */
 
 /* A write hit a page the copy fallback protected for its page-out: the
  * page-out wakes the writer when the page is gone. Any other protection is
@@ -211,6 +212,7 @@ static void *handler_main(void *arg)
 		CPU_SET(h->cpu, &set);
 		sched_setaffinity(0, sizeof(set), &set);
 	}
+	atomic_fetch_add(&running, 1);
 	char name[16];
 	snprintf(name, sizeof(name), "dime-fault/%d", h->cpu);
 	prctl(PR_SET_NAME, name);
@@ -280,6 +282,7 @@ static void *watchdog_main(void *arg)
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	atomic_fetch_add(&running, 1);
 	prctl(PR_SET_NAME, "dime-watchdog");
 	uint64_t last = 0, fair_since = 0, busy_at = clock_ticks();
 	int stuck = 0;
@@ -308,6 +311,30 @@ static void *watchdog_main(void *arg)
 	}
 }
 
+/* glibc's start of a thread reads the program's locale (__ctype_init),
+ * which setlocale() put in the emulated heap: a dime thread may fault on
+ * emulated memory before it reaches dime's code. In a fork()ed child that
+ * page may be remote, and no handler runs yet to serve it, so the thread
+ * starting them serves the userfaultfd itself until they all run (`want`
+ * threads started by this call). */
+static void serve_until_running(struct server *s, int want)
+{
+	struct uffd_msg msgs[16];
+	while (atomic_load(&running) < want) {
+		ssize_t n = read(s->uffd, msgs, sizeof(msgs));
+		if (n > 0) {
+			uint64_t t = clock_ticks();
+			for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
+				handle(s, &msgs[i], t);
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return;
+		struct pollfd p = { .fd = s->uffd, .events = POLLIN };
+		poll(&p, 1, 1);
+	}
+}
+
 int thread_server_start(struct server *s)
 {
 	/* Reads never block: handlers poll() when there is nothing to do. */
@@ -324,6 +351,7 @@ int thread_server_start(struct server *s)
 	if (nhandlers == 0)
 		handlers[nhandlers++] = (struct handler){ .s = s, .cpu = -1 };
 	atomic_store(&nactive, nhandlers);
+	atomic_store(&running, 0);
 	s->nthreads = 0;
 	for (int i = 0; i < nhandlers; i++) {
 		pthread_attr_t attr;
@@ -334,6 +362,7 @@ int thread_server_start(struct server *s)
 		pthread_attr_destroy(&attr);
 		if (err) {
 			atomic_fetch_sub(&nactive, nhandlers - i);
+			serve_until_running(s, s->nthreads);
 			return s->nthreads ? 0 : -err;
 		}
 		s->nthreads++;
@@ -343,7 +372,8 @@ int thread_server_start(struct server *s)
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 64 << 10);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_create(&t, &attr, watchdog_main, s);
+	int want = s->nthreads + (pthread_create(&t, &attr, watchdog_main, s) == 0);
 	pthread_attr_destroy(&attr);
+	serve_until_running(s, want);
 	return 0;
 }

@@ -460,3 +460,11 @@ Test(preload, fork_with_remote_stdio)
 {
 	run_prog(&thread_mode, "fork_stdio", NULL);
 }
+
+/* glibc's start of dime's own threads in a fork child reads the locale,
+ * which setlocale() put in the emulated heap: that page may be remote.
+ * (Signal mode: a known limit, README.) */
+Test(preload, fork_with_remote_locale)
+{
+	run_prog(&thread_mode, "fork_locale", NULL);
+}
