@@ -177,11 +177,12 @@ static void evict(struct region *r, size_t *pg, unsigned n, bool observed)
 	uint64_t t0 = clock_ticks();
 	bool ok[OBSERVE_MAX];
 	qsort(pg, n, sizeof(*pg), cmp_size);
+	bool cleared = page_out_clear(r, pg, n);
 	for (unsigned i = 0; i < n;) {
 		unsigned run = 1;
 		while (i + run < n && pg[i + run] == pg[i] + run)
 			run++;
-		size_t done = page_out_run(r, pg[i], run);
+		size_t done = page_out_run(r, pg[i], run, cleared);
 		for (size_t k = 0; k < done; k++)
 			ok[i + k] = true;
 		if (done < run) {
