@@ -65,9 +65,10 @@ $(CLI): $(CLI_OBJ) $(CONTROL_OBJ) $(LIB)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $(CLI_OBJ) $(CONTROL_OBJ) -L$(BUILD) -ldime -Wl,-rpath,'$$ORIGIN' $(LDLIBS)
 
 # dime insert's agent (must stay next to the CLI) links the engine itself:
-# it serves another process's memory with the engine's internals.
-$(AGENT): $(ENGINE_OBJ) $(ATTACH_OBJ)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $(ATTACH_OBJ) $(ENGINE_OBJ) -lcompel -lmimalloc $(LDLIBS)
+# it serves another process's memory with the engine's internals, as a
+# member of an instance of the control plane.
+$(AGENT): $(ENGINE_OBJ) $(ATTACH_OBJ) $(CONTROL_OBJ)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $(ATTACH_OBJ) $(ENGINE_OBJ) $(CONTROL_OBJ) -lcompel -lmimalloc $(LDLIBS)
 
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 examples: $(EXAMPLES)

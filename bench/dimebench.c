@@ -1,7 +1,9 @@
 /* dime's benchmark: what emulated memory costs on this machine, each number
  * as a ratio to a baseline measured in the same run.
  *
- *   dimebench [-r REPS] [-o results.csv]   run everything, print the table
+ *   dimebench [-r REPS] [-o results.csv] [-m tables.md]
+ *                                          run everything, print the table
+ *                                          (report: dimebench/report.c)
  *   dimebench case NAME ARGS...            one measurement (prints key=value)
  *
  * Every measurement runs in a fresh process (a server's handler threads
@@ -18,6 +20,9 @@
 
 #include "../src/engine/clock.h"
 #include "../src/engine/internal.h"
+#include "dimebench/dimebench.h"
+#include "lib/memcg.h"
+#include "lib/pattern.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +38,6 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { PAGE = 4096 };
 
 /* ---- timing ------------------------------------------------------------ */
 
@@ -185,7 +189,7 @@ static void sweep(struct dime_region *dr, size_t pages, int passes, struct calib
 	if (log)
 		r->calib = log;
 	size_t k = 0;
-	uint64_t w0 = now();
+	uint64_t w0 = mono_ns();
 	for (int pass = 0; pass < passes; pass++) {
 		for (size_t i = 0; i < pages; i++, k++) {
 			uint64_t t0 = now();
@@ -195,7 +199,7 @@ static void sweep(struct dime_region *dr, size_t pages, int passes, struct calib
 			out->lat[k] = t1 - t0;
 		}
 	}
-	out->wall_ns = ns((double)(now() - w0));
+	out->wall_ns = (double)(mono_ns() - w0);
 	r->calib = NULL;
 	dime_region_stats(dr, &out->st);
 	out->st.remote_faults -= s0.remote_faults;
@@ -253,31 +257,198 @@ static void case_remote(enum dime_mode mode)
 	dime_region_destroy(dr);
 }
 
-/* Emulated fetch time as the program sees it, against the configured one. */
-static void case_fetch(enum dime_mode mode, uint64_t latency_ns)
+/* What a pattern run saw from inside, as key=value lines: every access,
+ * and the accesses slow enough to be faults (pattern.h). */
+/* The case's command line joined by '-': names its samples file. */
+static char case_name[128];
+
+/* With DIME_BENCH_SAMPLES=DIR, a pattern case writes its per-access times
+ * (ns, in access order, one a line) to DIR/CASE.txt for plots. */
+static void save_samples(const struct bench_run *r)
 {
-	enum { PAGES = 512, BUDGET = 256, PASSES = 6 };
-	uint64_t bps = 100000000000ull;
-	struct dime_region *dr = region(mode, PAGES, BUDGET, latency_ns, bps);
+	const char *dir = getenv("DIME_BENCH_SAMPLES");
+	if (!dir || !*dir)
+		return;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s.txt", dir, case_name);
+	FILE *f = fopen(path, "we");
+	if (!f) {
+		fprintf(stderr, "dimebench: %s: %s\n", path, strerror(errno));
+		return;
+	}
+	for (size_t k = 0; k < r->n; k++)
+		fprintf(f, "%llu\n", (unsigned long long)r->lat_ns[k]);
+	fclose(f);
+}
+
+static struct bench_summary put_run(struct bench_run *r, double faults)
+{
+	struct bench_summary s;
+	save_samples(r);
+	bench_summarize(r, &s);
+	put("accesses", (double)r->n);
+	put("mean_ns", s.mean_ns);
+	put("median_ns", s.median_ns);
+	put("p99_ns", s.p99_ns);
+	put("faults_per_access", faults / (double)r->n);
+	put("slow_per_access", (double)s.slow / (double)r->n);
+	put("slow_median_ns", s.slow_median_ns);
+	put("slow_p99_ns", s.slow_p99_ns);
+	/* Time per counted fault: the slow accesses' time over the faults. */
+	put("per_fault_ns", faults > 0 ? s.slow_sum_ns / faults : NAN);
+	return s;
+}
+
+/* Emulated fetch time as the program sees it, against the configured one:
+ * a cyclic sweep over twice the local budget, every access a remote
+ * fault, each timed with clock_gettime. */
+static void case_fetch(enum dime_mode mode, uint64_t latency_ns, uint64_t bps)
+{
+	enum { BUDGET = 256, PASSES = 6 };
+	size_t pages = 2 * BUDGET;
+	struct dime_region *dr = region(mode, pages, BUDGET, latency_ns, bps);
 	struct dime_params p;
 	dime_params_init(&p);
 	p.latency_ns = latency_ns;
 	p.bandwidth_bps = bps;
-	double want = (double)dime_fetch_ns(&p, PAGE);
-	struct sweep sw;
-	sweep(dr, PAGES, PASSES, NULL, &sw);
-	double sum = 0;
-	for (size_t i = 0; i < sw.n; i++)
-		sum += ns((double)sw.lat[i]);
-	double mean = sum / (double)sw.n;
+	double want = (double)dime_fetch_ns(&p, bench_page_size());
+	volatile char *m = dime_region_base(dr);
+	struct bench_run run;
+	bench_run_init(&run, BENCH_CYCLIC, pages, pages * PASSES);
+	bench_fill(m, pages, BENCH_FILL_SPARSE);
+	bench_warm(m, &run);
+	struct dime_stats s0, s1;
+	dime_region_stats(dr, &s0);
+	bench_timed(m, &run);
+	dime_region_stats(dr, &s1);
 	put("fetch_ns", want);
-	put("mean_ns", mean);
-	put("median_ns", ns((double)quantile(sw.lat, sw.n, 0.5)));
-	put("p99_ns", ns((double)quantile(sw.lat, sw.n, 0.99)));
-	put("mean_err", (mean - want) / want);
-	put("p99_err", (ns((double)sw.lat[(size_t)(0.99 * (double)(sw.n - 1) + 0.5)]) - want) / want);
 	put("floor_ns", (double)dime_floor_ns(mode));
+	struct bench_summary sum = put_run(&run, (double)(s1.remote_faults - s0.remote_faults));
+	put("mean_err", (sum.mean_ns - want) / want);
+	put("median_err", (sum.median_ns - want) / want);
+	put("p99_err", (sum.p99_ns - want) / want);
+	bench_run_free(&run);
 	dime_region_destroy(dr);
+}
+
+
+static enum bench_pattern parse_pattern(const char *s)
+{
+	if (!strcmp(s, "random"))
+		return BENCH_RANDOM;
+	return strcmp(s, "hotcold") == 0 ? BENCH_HOTCOLD : BENCH_CYCLIC;
+}
+
+static void case_pattern(enum dime_mode mode, enum bench_pattern pat, uint64_t latency_ns,
+			 uint64_t bps, const char *policy)
+{
+	size_t pages = 2 * ZRAM_N;
+	struct dime_params p;
+	dime_params_init(&p);
+	p.size = pages * PAGE;
+	p.local_npages = ZRAM_N;
+	p.latency_ns = latency_ns;
+	p.bandwidth_bps = bps;
+	p.mode = mode;
+	snprintf(p.policy, sizeof(p.policy), "%s", policy);
+	struct dime_region *dr;
+	int err = dime_region_create(&p, &dr);
+	if (err) {
+		fprintf(stderr, "dimebench: dime_region_create: %s\n", dime_strerror(err));
+		exit(2);
+	}
+	volatile char *m = dime_region_base(dr);
+	struct bench_run run;
+	bench_run_init(&run, pat, pages, pages * ZRAM_PASSES);
+	bench_fill(m, pages, BENCH_FILL_RANDOM);
+	bench_warm(m, &run);
+	struct dime_stats s0, s1;
+	dime_region_stats(dr, &s0);
+	bench_timed(m, &run);
+	dime_region_stats(dr, &s1);
+	put("fetch_ns", (double)dime_fetch_ns(&p, bench_page_size()));
+	put("floor_ns", (double)dime_floor_ns(mode));
+	/* Soft faults (a policy observing pages) are slow accesses too. */
+	double soft = (double)(s1.soft_faults - s0.soft_faults);
+	put_run(&run, (double)(s1.remote_faults - s0.remote_faults) + soft);
+	put("remote_per_access", (double)(s1.remote_faults - s0.remote_faults) / (double)run.n);
+	put("soft_per_access", soft / (double)run.n);
+	bench_run_free(&run);
+	dime_region_destroy(dr);
+}
+
+/* Swap-ins and swap-outs of the whole machine (/proc/vmstat). */
+static void swap_counts(double *in, double *out)
+{
+	char key[64];
+	unsigned long long v;
+	*in = *out = NAN;
+	FILE *f = fopen("/proc/vmstat", "re");
+	if (!f)
+		return;
+	while (fscanf(f, "%63s %llu", key, &v) == 2) {
+		if (!strcmp(key, "pswpin"))
+			*in = (double)v;
+		else if (!strcmp(key, "pswpout"))
+			*out = (double)v;
+	}
+	fclose(f);
+}
+
+/* The same pattern on plain anonymous memory in the cgroup of
+ * bench/zram-baseline.sh: its limit holds ZRAM_N pages of the working set
+ * (what the process had charged before plus ZRAM_N pages), the rest goes to
+ * swap on zram. Faults are the kernel's: major (a swap-in) and minor (a
+ * page found in the swap cache) from getrusage. */
+static void case_zram(enum bench_pattern pat, enum bench_fill fill)
+{
+	struct bench_memcg cg;
+	if (bench_memcg_from_env(&cg)) {
+		fprintf(stderr, "dimebench: zram case outside bench/zram-baseline.sh\n");
+		exit(2);
+	}
+	size_t page = bench_page_size(), pages = 2 * ZRAM_N;
+	struct bench_run run;
+	bench_run_init(&run, pat, pages, pages * ZRAM_PASSES);
+	char *m = mmap(NULL, pages * page, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED) {
+		perror("dimebench: mmap");
+		exit(2);
+	}
+	/* 4 KiB pages, as dime's: a huge page would be swapped as one. */
+	madvise(m, pages * page, MADV_NOHUGEPAGE);
+	if (bench_memcg_join(&cg))
+		exit(2);
+	/* Charged from here: the time array, then the working set. */
+	memset(run.lat_ns, 0, sizeof(uint64_t) * run.n);
+	long long base = bench_memcg_usage(&cg);
+	if (base < 0 || bench_memcg_limit(&cg, base + (long long)(ZRAM_N * page)))
+		exit(2);
+	bench_fill(m, pages, fill);
+	bench_warm(m, &run);
+	struct rusage u0, u1;
+	double in0, out0, in1, out1;
+	swap_counts(&in0, &out0);
+	getrusage(RUSAGE_SELF, &u0);
+	bench_timed(m, &run);
+	getrusage(RUSAGE_SELF, &u1);
+	swap_counts(&in1, &out1);
+	unsigned char *vec = xmalloc(pages);
+	size_t resident = 0;
+	if (mincore(m, pages * page, vec) == 0)
+		for (size_t i = 0; i < pages; i++)
+			resident += vec[i] & 1;
+	double major = (double)(u1.ru_majflt - u0.ru_majflt);
+	double minor = (double)(u1.ru_minflt - u0.ru_minflt);
+	put_run(&run, major + minor);
+	put("major_per_access", major / (double)run.n);
+	put("minor_per_access", minor / (double)run.n);
+	put("swapin_per_access", (in1 - in0) / (double)run.n);
+	put("swapout_per_access", (out1 - out0) / (double)run.n);
+	put("resident_pages", (double)resident);
+	put("limit_pages", (double)ZRAM_N);
+	bench_run_free(&run);
 }
 
 /* Streaming: a sequential sweep, every access a remote fault, latency 0:
@@ -446,12 +617,23 @@ static int run_case(int argc, char **argv)
 	if (getenv("DIME_QUIET_FLOOR") == NULL)
 		setenv("DIME_QUIET_FLOOR", "1", 1);
 	const char *c = argv[0];
+	for (int i = 0; i < argc; i++) {
+		size_t len = strlen(case_name);
+		snprintf(case_name + len, sizeof(case_name) - len, "%s%s", i ? "-" : "", argv[i]);
+	}
 	if (!strcmp(c, "minor"))
 		case_minor();
 	else if (!strcmp(c, "remote") && argc > 1)
 		case_remote(parse_mode(argv[1]));
-	else if (!strcmp(c, "fetch") && argc > 2)
-		case_fetch(parse_mode(argv[1]), strtoull(argv[2], NULL, 10));
+	else if (!strcmp(c, "fetch") && argc > 3)
+		case_fetch(parse_mode(argv[1]), strtoull(argv[2], NULL, 10),
+			   strtoull(argv[3], NULL, 10));
+	else if (!strcmp(c, "pattern") && argc > 4)
+		case_pattern(parse_mode(argv[1]), parse_pattern(argv[2]), strtoull(argv[3], NULL, 10),
+			     strtoull(argv[4], NULL, 10), argc > 5 ? argv[5] : "fifo");
+	else if (!strcmp(c, "zram") && argc > 2)
+		case_zram(parse_pattern(argv[1]),
+			  strcmp(argv[2], "sparse") ? BENCH_FILL_RANDOM : BENCH_FILL_SPARSE);
 	else if (!strcmp(c, "bw") && argc > 2)
 		case_bw(parse_mode(argv[1]), strtoull(argv[2], NULL, 10));
 	else if (!strcmp(c, "resident"))
@@ -467,40 +649,60 @@ static int run_case(int argc, char **argv)
 
 /* ---- driver ---------------------------------------------------------------- */
 
-enum { MAX_KEYS = 16, MAX_REPS = 15 };
+const char *const lat_grid[NLAT] = { "1000", "5000", "10000", "20000" };
+const char *const bw_grid[NBW] = { "1000000000", "10000000000" };
 
-struct result {
-	const char *label;  /* case command line */
-	int nkeys;
-	char keys[MAX_KEYS][24];
-	double v[MAX_KEYS][MAX_REPS];
-};
-
-static const char *cases[] = {
+/* Every case, run in this order in each repetition. The fetch rows cover
+ * lat_grid x bw_grid; the pattern rows run at PATTERN_LAT, PATTERN_BW. */
+const char *const cases[NCASES] = {
 	"minor",
 	"remote thread",
 	"remote signal",
-	"fetch thread 1000", "fetch thread 5000", "fetch thread 20000",
-	"fetch signal 1000", "fetch signal 5000", "fetch signal 20000",
+	"fetch thread 1000 1000000000", "fetch thread 1000 10000000000",
+	"fetch thread 5000 1000000000", "fetch thread 5000 10000000000",
+	"fetch thread 10000 1000000000", "fetch thread 10000 10000000000",
+	"fetch thread 20000 1000000000", "fetch thread 20000 10000000000",
+	"fetch signal 1000 1000000000", "fetch signal 1000 10000000000",
+	"fetch signal 5000 1000000000", "fetch signal 5000 10000000000",
+	"fetch signal 10000 1000000000", "fetch signal 10000 10000000000",
+	"fetch signal 20000 1000000000", "fetch signal 20000 10000000000",
 	"bw thread 1000000000", "bw thread 10000000000",
 	"bw signal 1000000000", "bw signal 10000000000",
 	"resident",
 	"mt thread 1", "mt thread 2",
 	"mt signal 1", "mt signal 2",
+	"pattern thread cyclic " PATTERN_LAT " " PATTERN_BW,
+	"pattern signal cyclic " PATTERN_LAT " " PATTERN_BW,
+	"pattern thread random " PATTERN_LAT " " PATTERN_BW,
+	"pattern signal random " PATTERN_LAT " " PATTERN_BW,
+	"pattern thread hotcold " PATTERN_LAT " " PATTERN_BW,
+	"pattern signal hotcold " PATTERN_LAT " " PATTERN_BW,
+	"pattern signal hotcold " PATTERN_LAT " " PATTERN_BW " lru",
+	"zram cyclic random",
+	"zram cyclic sparse",
+	"zram random random",
+	"zram hotcold random",
 };
-enum { NCASES = sizeof(cases) / sizeof(cases[0]) };
+_Static_assert(sizeof(cases) / sizeof(cases[0]) == NCASES, "NCASES counts the cases");
 
-static struct result results[NCASES];
+struct result results[NCASES];
+int reps = 3;
 
-/* Runs `self case <words of c>` and records its key=value lines. */
-static void run_child(const char *self, int ci, int rep)
+int is_zram(int ci)
 {
-	char buf[256], *argv[8];
+	return !strncmp(cases[ci], "zram ", 5);
+}
+
+/* Runs `self case <words of c>` and records its key=value lines. Returns
+ * 0, or -1 if the case failed (the zram cases may: the caller decides). */
+static int run_child(const char *self, int ci, int rep)
+{
+	char buf[256], *argv[10];
 	snprintf(buf, sizeof(buf), "%s", cases[ci]);
 	int argc = 0;
 	argv[argc++] = (char *)self;
 	argv[argc++] = "case";
-	for (char *tok = strtok(buf, " "); tok && argc < 7; tok = strtok(NULL, " "))
+	for (char *tok = strtok(buf, " "); tok && argc < 9; tok = strtok(NULL, " "))
 		argv[argc++] = tok;
 	argv[argc] = NULL;
 	int fd[2];
@@ -532,8 +734,10 @@ static void run_child(const char *self, int ci, int rep)
 		if (k == res->nkeys) {
 			if (k == MAX_KEYS)
 				continue;
-			line[sizeof(res->keys[k]) - 1] = 0;
-			memcpy(res->keys[k], line, strlen(line) + 1);
+			/* The key only: the value after it is still to read. */
+			size_t len = strnlen(line, sizeof(res->keys[k]) - 1);
+			memcpy(res->keys[k], line, len);
+			res->keys[k][len] = 0;
 			for (int r = 0; r < MAX_REPS; r++)
 				res->v[k][r] = NAN;
 			res->nkeys++;
@@ -545,8 +749,11 @@ static void run_child(const char *self, int ci, int rep)
 	waitpid(pid, &status, 0);
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		fprintf(stderr, "dimebench: case '%s' failed\n", cases[ci]);
-		exit(1);
+		if (!is_zram(ci))
+			exit(1);
+		return -1;
 	}
+	return 0;
 }
 
 /* Busy CPU time of the whole machine over 0.3 s, in % of one CPU. */
@@ -587,7 +794,7 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double median_of(double *v, int n)
+double median_of(const double *v, int n)
 {
 	double s[MAX_REPS];
 	int m = 0;
@@ -601,7 +808,7 @@ static double median_of(double *v, int n)
 }
 
 /* The value of `key` of case `label` in repetition rep (NAN if none). */
-static double val(const char *label, const char *key, int rep)
+double val(const char *label, const char *key, int rep)
 {
 	for (int c = 0; c < NCASES; c++) {
 		if (!results[c].label || strcmp(results[c].label, label))
@@ -613,47 +820,34 @@ static double val(const char *label, const char *key, int rep)
 	return NAN;
 }
 
-/* Median over repetitions of f(rep). */
-#define MEDIAN_OVER_REPS(expr)                                  \
-	({                                                      \
-		double v_[MAX_REPS];                            \
-		for (int rep = 0; rep < reps; rep++)            \
-			v_[rep] = (expr);                       \
-		median_of(v_, reps);                            \
-	})
 
-static FILE *csv;
-static int reps = 3;
-
-static void row(const char *what, const char *unit, double value, const char *vs,
-		double ratio, const char *target, const char *note)
+static double load1(void)
 {
-	char r[32] = "", v[32];
-	if (!isnan(ratio))
-		snprintf(r, sizeof(r), "%.3f", ratio);
-	if (isnan(value))
-		snprintf(v, sizeof(v), "-");
-	else if (fabs(value) >= 1000)
-		snprintf(v, sizeof(v), "%.0f", value);
-	else
-		snprintf(v, sizeof(v), "%.4g", value);
-	printf("%-44s %12s %-6s %-18s %8s  %-8s %s\n", what, v, unit, vs, r, target, note);
-	fprintf(csv, "\"%s\",%s,%s,\"%s\",%s,\"%s\",\"%s\"\n", what, v, unit, vs, r, target, note);
+	double l = NAN;
+	FILE *f = fopen("/proc/loadavg", "re");
+	if (f) {
+		if (fscanf(f, "%lf", &l) != 1)
+			l = NAN;
+		fclose(f);
+	}
+	return l;
 }
 
 int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "case"))
 		return argc > 2 ? run_case(argc - 2, argv + 2) : 2;
-	const char *out = "build/bench/results.csv";
+	const char *out = "build/bench/results.csv", *mdout = NULL;
 	int opt;
-	while ((opt = getopt(argc, argv, "r:o:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:o:m:")) != -1) {
 		if (opt == 'r')
 			reps = atoi(optarg);
 		else if (opt == 'o')
 			out = optarg;
+		else if (opt == 'm')
+			mdout = optarg;
 		else {
-			fprintf(stderr, "usage: dimebench [-r REPS] [-o results.csv]\n");
+			fprintf(stderr, "usage: dimebench [-r REPS] [-o results.csv] [-m tables.md]\n");
 			return 2;
 		}
 	}
@@ -664,112 +858,37 @@ int main(int argc, char **argv)
 	if (len <= 0)
 		return 2;
 	self[len] = 0;
-	double bg[MAX_REPS];
+	/* The zram baseline runs only under bench/zram-baseline.sh, which
+	 * says what is missing when it cannot set it up. */
+	const char *skip = getenv("DIME_BENCH_ZRAM_SKIP");
+	if (!skip && !getenv("DIME_BENCH_CGROUP"))
+		skip = "not run under bench/zram-baseline.sh";
+	if (skip)
+		fprintf(stderr, "dimebench: zram baseline skipped: %s\n", skip);
+	else
+		fprintf(stderr, "dimebench: zram baseline: %s\n", getenv("DIME_BENCH_ZRAM_INFO"));
+	double bg[MAX_REPS], la[MAX_REPS];
+	/* Failed zram cases, and how many of them the cgroup's OOM killer
+	 * ended: a tight limit with free swap can still end that way. */
+	int zram_failed[NCASES] = { 0 }, zram_oom[NCASES] = { 0 };
+	struct bench_memcg cg;
+	int have_cg = !skip && bench_memcg_from_env(&cg) == 0;
 	for (int rep = 0; rep < reps; rep++) {
 		bg[rep] = wait_quiet();
-		fprintf(stderr, "dimebench: repetition %d/%d (background load %.0f%% of a CPU)\n",
-			rep + 1, reps, bg[rep]);
-		for (int c = 0; c < NCASES; c++)
-			run_child(self, c, rep);
-	}
-	csv = fopen(out, "w");
-	if (!csv) {
-		fprintf(stderr, "dimebench: %s: %s\n", out, strerror(errno));
-		return 2;
-	}
-	fprintf(csv, "measurement,value,unit,baseline,ratio,target,note\n");
-	printf("%-44s %12s %-6s %-18s %8s  %-8s %s\n", "measurement (median of reps)", "value", "unit",
-	       "baseline", "ratio", "target", "note");
-
-#define V(label, key) MEDIAN_OVER_REPS(val(label, key, rep))
-#define R(label, key, blabel, bkey) MEDIAN_OVER_REPS(val(label, key, rep) / val(blabel, bkey, rep))
-	double minor = V("minor", "median_ns");
-	row("kernel minor fault, median", "ns", minor, "-", NAN, "", "memfd page cache, PTE zapped, write");
-	row("kernel minor fault, p99", "ns", V("minor", "p99_ns"), "-", NAN, "", "");
-	const char *modes[2] = { "thread", "signal" };
-	for (int m = 0; m < 2; m++) {
-		char l[64], w[96];
-		snprintf(l, sizeof(l), "remote %s", modes[m]);
-		snprintf(w, sizeof(w), "remote fault at latency 0, %s, median", modes[m]);
-		row(w, "ns", V(l, "median_ns"), "minor median", R(l, "median_ns", "minor", "median_ns"),
-		    m ? "<=4.5" : "<=7.5 (5)", "each access evicts one page");
-		snprintf(w, sizeof(w), "remote fault at latency 0, %s, p99", modes[m]);
-		row(w, "ns", V(l, "p99_ns"), "minor p99", R(l, "p99_ns", "minor", "p99_ns"), "", "");
-		snprintf(w, sizeof(w), "remote fault at latency 0, %s, mean", modes[m]);
-		row(w, "ns", V(l, "mean_ns"), "minor median", R(l, "mean_ns", "minor", "median_ns"), "",
-		    "sweep wall time / faults");
-		const char *parts[4][2] = { { "pre_ns", "trap + wake-up of the handler" },
-					    { "mid_ns", "dime bookkeeping" },
-					    { "evict_ns", "eviction (mean, batched)" },
-					    { "post_ns", "page-in + wake-up + retry" } };
-		if (m == 1) {
-			parts[0][1] = "trap + signal delivery";
-			parts[3][1] = "page-in + sigreturn + retry";
-		}
-		for (int k = 0; k < 4; k++) {
-			snprintf(w, sizeof(w), "  %s: %s", modes[m], parts[k][1]);
-			row(w, "ns", V(l, parts[k][0]), "minor median",
-			    R(l, parts[k][0], "minor", "median_ns"), "", "");
+		la[rep] = load1();
+		fprintf(stderr,
+			"dimebench: repetition %d/%d (background load %.0f%% of a CPU, load average %.2f)\n",
+			rep + 1, reps, bg[rep], la[rep]);
+		for (int c = 0; c < NCASES; c++) {
+			if (is_zram(c) && skip)
+				continue;
+			long long oom0 = have_cg && is_zram(c) ? bench_memcg_oom_kills(&cg) : -1;
+			if (run_child(self, c, rep)) {
+				zram_failed[c]++;
+				if (oom0 >= 0 && bench_memcg_oom_kills(&cg) > oom0)
+					zram_oom[c]++;
+			}
 		}
 	}
-	for (int m = 0; m < 2; m++) {
-		for (int li = 0; li < 3; li++) {
-			const char *lat[3] = { "1000", "5000", "20000" };
-			char l[64], w[96], note[96];
-			snprintf(l, sizeof(l), "fetch %s %s", modes[m], lat[li]);
-			double want = V(l, "fetch_ns");
-			snprintf(note, sizeof(note), "configured fetch %.0f ns (floor %.0f)", want,
-				 V(l, "floor_ns"));
-			snprintf(w, sizeof(w), "fetch time, %s, latency %s ns, mean", modes[m], lat[li]);
-			row(w, "ns", V(l, "mean_ns"), "configured", V(l, "mean_err") + 1,
-			    want >= 10000 ? "1+-0.01" : "", note);
-			snprintf(w, sizeof(w), "fetch time, %s, latency %s ns, median", modes[m],
-				 lat[li]);
-			row(w, "ns", V(l, "median_ns"), "configured",
-			    R(l, "median_ns", l, "fetch_ns"), "", "the typical fault");
-			snprintf(w, sizeof(w), "fetch time, %s, latency %s ns, p99", modes[m], lat[li]);
-			row(w, "ns", V(l, "p99_ns"), "configured", V(l, "p99_err") + 1,
-			    want >= 10000 ? "<=1.05" : "", "");
-		}
-	}
-	for (int m = 0; m < 2; m++) {
-		const char *bw[2] = { "1000000000", "10000000000" };
-		for (int b = 0; b < 2; b++) {
-			char l[64], w[96], note[96];
-			snprintf(l, sizeof(l), "bw %s %s", modes[m], bw[b]);
-			double floor = V(l, "floor_ns");
-			double limit = PAGE * 8 / (floor / 1e9);
-			snprintf(note, sizeof(note), "one stream can reach %.2g b/s (floor %.0f ns)", limit,
-				 floor);
-			snprintf(w, sizeof(w), "streaming bandwidth, %s, %s b/s", modes[m],
-				 b ? "10G" : "1G");
-			row(w, "b/s", V(l, "achieved_bps"), "configured", V(l, "ratio"), "1+-0.03", note);
-		}
-	}
-	row("resident-page loop, per pass", "ns", V("resident", "emulated_ns"), "plain anon memory",
-	    V("resident", "ratio"), "<=1.02", "256 pages, one write per cache line");
-	for (int m = 0; m < 2; m++) {
-		char l1[64], l2[64], w[96];
-		snprintf(l1, sizeof(l1), "mt %s 1", modes[m]);
-		snprintf(l2, sizeof(l2), "mt %s 2", modes[m]);
-		snprintf(w, sizeof(w), "remote faults/s, %s, 2 threads", modes[m]);
-		row(w, "1/s", V(l2, "faults_per_s"), "1 thread", R(l2, "faults_per_s", l1, "faults_per_s"),
-		    ">=1.4", "");
-		for (int t = 0; t < 2; t++) {
-			const char *l = t ? l2 : l1;
-			snprintf(w, sizeof(w), "  %s, %d thread%s: TLB shootdowns per fault", modes[m],
-				 t + 1, t ? "s" : "");
-			row(w, "1", V(l, "tlb_per_fault"), "-", NAN, "",
-			    "~9 us each while a sibling runs (x86 only)");
-			snprintf(w, sizeof(w), "  %s, %d thread%s: context switches per fault", modes[m],
-				 t + 1, t ? "s" : "");
-			row(w, "1", V(l, "switches_per_fault"), "-", NAN, "",
-			    m ? "lock waits" : "2 per fault: sleep, wake");
-		}
-	}
-	row("background load before a repetition", "%", median_of(bg, reps), "-", NAN, "<=10",
-	    "other processes on this shared machine");
-	fclose(csv);
-	printf("\nCSV: %s (%d repetitions)\n", out, reps);
-	return 0;
+	return report_write(out, mdout, skip, zram_failed, zram_oom, bg, la);
 }

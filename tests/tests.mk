@@ -33,7 +33,7 @@ ATTACH_PROG_BINS := $(patsubst tests/attach/progs/%.c,$(BUILD)/tests/attach-prog
 $(BUILD)/tests/attach-progs/%: tests/attach/progs/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
-$(BUILD)/tests/attach: $(ATTACH_PROG_BINS) $(CLI) $(AGENT)
+$(BUILD)/tests/attach: $(ATTACH_PROG_BINS) $(CLI) $(AGENT) $(PROG_BINS) $(PRELOAD)
 
 .PHONY: check check-asan tests
 tests: all $(TEST_BINS)

@@ -2,11 +2,13 @@
  * (target.c), then serves the target's uffd until the target exits or
  * `dime detach` asks it to detach over its control socket.
  *
- *   dime-agent attach PID DIR latency_ns bandwidth_bps local_npages policy
- *              first_touch bandwidth_model
+ *   dime-agent attach PID DIR INSTANCE policy first_touch bandwidth_model
+ *              evict_low evict_high
  *   dime-agent recover PID DIR
  *
- * DIR holds attach-PID.sock (the control socket: a line "stats" or
+ * DIR is the control directory (src/control/dir.c). The target becomes a
+ * member of INSTANCE of its table (member.c): latency, bandwidth and local
+ * budget are the instance's. DIR also holds attach-PID.sock (the control socket: a line "stats" or
  * "detach", the answer as text), attach-PID.state (what recover needs if
  * this agent dies) and attach-PID.log (this agent's messages once it runs
  * in the background). Until attached, messages go to stderr and the report
@@ -161,6 +163,9 @@ static bool serve_request(struct attach_target *t, int lsock)
 	if (!strncmp(cmd, "stats", 5)) {
 		target_report_stats(t, f);
 	} else if (!strncmp(cmd, "detach", 6)) {
+		/* Out of the instance first: the pages that move back are the
+		 * process's own again, no longer counted. */
+		member_leave(t);
 		int err = target_detach(t, f);
 		if (err)
 			fprintf(f, "dime: detaching process %d: %s\n", (int)t->pid, strerror(-err));
@@ -206,6 +211,7 @@ void agent_serve(struct attach_target *t)
 			target_fault(t, &one, clock_ticks());
 		else
 			events_handle(t, &one);
+		member_serve_due(t);
 	}
 	if (t->region && t->region->evict_due)
 		fault_drain(t->region);
@@ -221,20 +227,22 @@ static int loop(struct attach_target *t, int lsock)
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	for (;;) {
-		struct pollfd p[4] = {
+		struct pollfd p[5] = {
 			{ .fd = t->uffd, .events = POLLIN },
 			{ .fd = t->pidfd, .events = POLLIN },
 			{ .fd = lsock, .events = POLLIN },
 			{ .fd = sfd, .events = POLLIN },
+			{ .fd = t->emul.wake_fd, .events = POLLIN },
 		};
 		/* Messages read while a helper call waited come first. */
-		if (poll(p, 4, t->npending ? 0 : -1) < 0 && errno != EINTR)
+		if (poll(p, 5, t->npending ? 0 : -1) < 0 && errno != EINTR)
 			return 1;
 		if (p[0].revents || t->npending)
 			agent_serve(t);
 		if (p[1].revents) {
 			/* The target is gone, and its memory with it. */
 			agent_log(t, "dime: process %d exited\n", (int)t->pid);
+			member_leave(t);
 			close(t->uffd);
 			return 0;
 		}
@@ -242,9 +250,13 @@ static int loop(struct attach_target *t, int lsock)
 			return 0;
 		if (p[3].revents) {
 			/* Stopped: leave the target as it was. */
+			member_leave(t);
 			target_detach(t, t->log);
 			return 0;
 		}
+		/* Other processes of the instance asked for evictions. */
+		if (p[4].revents)
+			member_serve(t);
 	}
 }
 
@@ -295,7 +307,7 @@ int main(int argc, char **argv)
 		usage_exit();
 	snprintf(state_path, sizeof(state_path), "%s/attach-%d.state", argv[3], (int)t.pid);
 	snprintf(log_path, sizeof(log_path), "%s/attach-%d.log", argv[3], (int)t.pid);
-	t.emul.ctr = &t.emul.own;
+	t.emul.wake_fd = -1;
 	t.pidfd = (int)syscall(SYS_pidfd_open, t.pid, 0);
 	if (t.pidfd < 0) {
 		fprintf(stderr, "dime: no process %d\n", (int)t.pid);
@@ -330,14 +342,22 @@ int main(int argc, char **argv)
 
 	struct dime_params *p = &t.emul.params;
 	dime_params_init(p);
-	p->latency_ns = num(argv[4]);
-	p->bandwidth_bps = num(argv[5]);
-	p->local_npages = num(argv[6]);
-	snprintf(p->policy, sizeof(p->policy), "%s", argv[7]);
-	p->first_touch = (enum dime_first_touch)num(argv[8]);
-	p->bandwidth_model = (enum dime_bandwidth_model)num(argv[9]);
-	if (dime_params_check(p, NULL))
+	snprintf(p->policy, sizeof(p->policy), "%s", argv[5]);
+	p->first_touch = (enum dime_first_touch)num(argv[6]);
+	p->bandwidth_model = (enum dime_bandwidth_model)num(argv[7]);
+	p->evict_low = num(argv[8]);
+	p->evict_high = num(argv[9]);
+	uint64_t instance = num(argv[4]);
+	if (instance >= 64 || member_open(&t, argv[3], (int)instance))
+		return 1;
+	/* Watermarks the instance's budget (maybe changed since dime insert
+	 * checked them) has no room for are dropped, not refused. */
+	if (p->evict_high >= p->local_npages)
+		p->evict_low = p->evict_high = 0;
+	if (dime_params_check(p, NULL)) {
+		member_leave(&t);
 		usage_exit();
+	}
 	/* The agent's own costs of a fault, measured on a region of its own:
 	 * the target's faults take the same path (trap, a handler reads the
 	 * uffd, page-in, wake-up). */
@@ -345,9 +365,11 @@ int main(int argc, char **argv)
 	int lsock = listen_socket();
 	if (lsock < 0) {
 		fprintf(stderr, "dime: cannot listen on %s: %s\n", sock_path, strerror(-lsock));
+		member_leave(&t);
 		return 1;
 	}
 	if (target_attach(&t, stdout)) {
+		member_leave(&t);
 		unlink(sock_path);
 		return 1;
 	}

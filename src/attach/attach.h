@@ -17,8 +17,9 @@
  *
  * Files: inject.c (system calls run in the target, libcompel), vmas.c
  * (what is covered, where the store goes), target.c (attach, detach),
- * events.c (REMOVE, UNMAP, REMAP), child.c (FORK), agent.c (main loop,
- * control socket).
+ * events.c (REMOVE, UNMAP, REMAP), child.c (FORK), member.c (the target
+ * as a member of an instance: shared budget, live parameters), agent.c
+ * (main loop, control socket).
  */
 #ifndef DIME_ATTACH_H
 #define DIME_ATTACH_H
@@ -29,6 +30,8 @@
 #include "../engine/book.h"
 #include "../engine/clock.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,12 +51,22 @@ struct attach_skip {
 	const char *why;
 };
 
-/* The emulation's settings and counters, kept together so that a target
- * can later take both from a shared instance (dime config) instead. */
+/* The emulation's settings, counters and instance (member.c). The
+ * latency, bandwidth and local budget are the instance's, taken at each
+ * fault; policy, first touch, bandwidth model and watermarks are the
+ * agent's own. The region counts into `own` (what detach reports) and into
+ * the instance's and the member's counters of the table. */
+struct ctl_table;
+struct ctl_member;
 struct attach_emul {
 	struct dime_params params;
-	struct counters *ctr;
 	struct counters own;
+	struct ctl_table *table;
+	struct ctl_member *self;  /* the target's slot, NULL when not a member */
+	bool joined;              /* the region counts in the instance */
+	int wake_fd;              /* eventfd: other processes asked for evictions */
+	pthread_t relay;
+	_Atomic bool relay_stop;
 };
 
 struct attach_target {
@@ -169,6 +182,24 @@ void child_known_init(struct attach_target *t);
  * whole (every page its own, as after a plain fork) and releases it from
  * userfaultfd. Closes child_uffd. */
 void child_settle(struct attach_target *t, pid_t parent, int child_uffd);
+
+/* --- member.c: the target in its instance ---------------------------- */
+/* Makes t->pid a member of `instance` of the table in dir, served by this
+ * agent, and takes the instance's parameters into t->emul.params. 0 or
+ * -errno (reported on stderr). */
+int member_open(struct attach_target *t, const char *dir, int instance);
+/* Counts t->region in the instance (before its pages are adopted) and
+ * starts relaying other processes' requests to t->emul.wake_fd. 0 or
+ * -errno. */
+int member_join(struct attach_target *t);
+/* wake_fd is readable: serves the evictions asked of the target. */
+void member_serve(struct attach_target *t);
+/* The same without the eventfd: between two messages of the target, so
+ * that a target that faults without pause does not starve the requests. */
+void member_serve_due(struct attach_target *t);
+/* Leaves the instance and the table (detach, the target's exit, a failed
+ * attach). */
+void member_leave(struct attach_target *t);
 
 /* --- agent.c ------------------------------------------------------------- */
 /* Reads what the uffd holds now into t->pending, handling nothing. */

@@ -6,6 +6,7 @@
  * REMOVE (madvise DONTNEED/FREE/REMOVE) arrives before the kernel zaps the
  * pages, UNMAP and REMAP after the mapping changed. */
 #include "attach.h"
+#include "../engine/instance.h"
 #include "../engine/policy-call.h"
 #include "../engine/uffd.h"
 
@@ -44,9 +45,13 @@ static void forget(struct attach_target *t, uintptr_t start, uintptr_t end)
 			}
 			r->state[pg] = PAGE_UNTOUCHED;
 		}
+		/* They leave the instance's count now, not at the next fault:
+		 * the target may not fault again for a long time. */
+		if (gone && r->inst)
+			instance_sync(r);
 		pthread_mutex_unlock(&r->lock);
 		if (gone)
-			ctr_local_sub(r->ctr, gone);
+			RCTR_LOCAL_SUB(r, gone);
 	}
 }
 

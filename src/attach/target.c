@@ -18,6 +18,8 @@
  * and the target unmaps the store and closes its descriptor. */
 #define _GNU_SOURCE
 #include "attach.h"
+#include "../control/control.h"
+#include "../engine/instance.h"
 #include "../engine/policy-call.h"
 #include "../engine/uffd.h"
 
@@ -209,8 +211,11 @@ out:
 	return err;
 }
 
-/* Page states from the page tables; then down to the budget. */
-static int adopt_pages(struct attach_target *t, uint64_t *evicted)
+/* Page states from the page tables: every page with bytes is local and
+ * takes its place in the instance's order (address order); then what
+ * exceeds the instance's budget leaves, oldest first. A page that cannot
+ * move (shared copy-on-write with a relative) stays local (fault.c). */
+static int adopt_pages(struct attach_target *t, uint64_t *evicted, uint64_t *stuck)
 {
 	enum { CHUNK = 4096 };
 	static uint64_t e[CHUNK];
@@ -219,13 +224,15 @@ static int adopt_pages(struct attach_target *t, uint64_t *evicted)
 	int fd = open_pagemap(t->pid);
 	if (fd < 0)
 		return -errno;
-	for (size_t i = 0; i < t->nranges; i++) {
+	int err = 0;
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < t->nranges && !err; i++) {
 		for (uintptr_t a = t->ranges[i].start; a < t->ranges[i].end; a += CHUNK * ps) {
 			size_t n = (t->ranges[i].end - a) / ps;
 			n = n < CHUNK ? n : CHUNK;
 			if (pagemap(fd, a, n, e)) {
-				close(fd);
-				return -EIO;
+				err = -EIO;
+				break;
 			}
 			for (size_t k = 0; k < n; k++) {
 				if (!HAS_BYTES(e[k]))
@@ -233,36 +240,29 @@ static int adopt_pages(struct attach_target *t, uint64_t *evicted)
 				size_t pg = (a - r->base) / ps + k;
 				r->state[pg] = PAGE_LOCAL;
 				pol_local(r, pg, DIME_PAGE_RETURNED);
+				instance_ticket(r, pg);
 				r->local_count++;
 				atomic_store(&r->touched_end, pg + 1);
 			}
 		}
 	}
 	close(fd);
-	/* Down to the budget. A page that cannot move (shared copy-on-write
-	 * with a relative) goes back to the end of the order; each local page
-	 * is tried at most once. */
-	uint64_t tries = r->local_count;
-	*evicted = 0;
-	while (r->local_count > r->params.local_npages && tries--) {
-		uint64_t v;
-		struct dime_policy_choice c = { .victims = &v, .max_victims = 1 };
-		pol_choose(r, &c);
-		if (!c.nvictims || v >= r->npages || r->state[v] != PAGE_LOCAL)
-			break;
-		if (page_out(r, v)) {
-			r->state[v] = PAGE_REMOTE;
-			r->local_count--;
-			(*evicted)++;
-		} else {
-			pol_local(r, v, DIME_PAGE_RETURNED);
-		}
+	uint64_t local = r->local_count;
+	uint64_t over = instance_admit(r);
+	pthread_mutex_unlock(&r->lock);
+	/* Counted as they end up (a page that cannot move is added back by
+	 * fault.c): the peak is never the count before the evictions. */
+	RCTR_LOCAL_ADD(r, local - over, local - over);
+	if (over) {
+		RCTR_ADD(r, evictions, over);
+		fault_drain(r);
 	}
-	ctr_local_add(r->ctr, r->local_count, r->local_count);
-	return 0;
+	*evicted = local - r->local_count;
+	*stuck = over > *evicted ? over - *evicted : 0;
+	return err;
 }
 
-static void report_attach(struct attach_target *t, FILE *f, uint64_t evicted)
+static void report_attach(struct attach_target *t, FILE *f, uint64_t evicted, uint64_t stuck)
 {
 	struct region *r = t->region;
 	size_t ps = engine.page_size;
@@ -284,15 +284,16 @@ static void report_attach(struct attach_target *t, FILE *f, uint64_t evicted)
 	for (size_t i = 0; i < t->nskips; i++)
 		fprintf(f, "  not covered %012lx-%012lx %s\n", (unsigned long)t->skips[i].start,
 			(unsigned long)t->skips[i].end, t->skips[i].why);
+	int inst = atomic_load(&t->emul.self->instance);
 	fprintf(f,
-		"  %zu ranges, %llu pages: %llu local, %llu made remote now; budget %llu local "
-		"pages\n",
+		"  %zu ranges, %llu pages: %llu local, %llu made remote now; instance %d, budget "
+		"%llu local pages shared with its other processes\n",
 		t->nranges, (unsigned long long)pages, (unsigned long long)r->local_count,
-		(unsigned long long)evicted, (unsigned long long)r->params.local_npages);
-	if (r->local_count > r->params.local_npages)
+		(unsigned long long)evicted, inst, (unsigned long long)r->params.local_npages);
+	if (stuck)
 		fprintf(f, "  %llu pages over the budget could not move (shared copy-on-write "
 			   "with a related process); they leave when written\n",
-			(unsigned long long)(r->local_count - r->params.local_npages));
+			(unsigned long long)stuck);
 	fprintf(f, "  fetch %llu ns (latency %llu ns, bandwidth %llu bit/s, policy %s)\n",
 		(unsigned long long)dime_fetch_ns(&r->params, ps),
 		(unsigned long long)r->params.latency_ns,
@@ -393,16 +394,21 @@ int target_attach(struct attach_target *t, FILE *report)
 		fprintf(stderr, "dime: cannot set up the region: %s\n", strerror(-err));
 		goto undo;
 	}
-	t->region->ctr = t->emul.ctr;
+	t->region->ctr = &t->emul.own;
+	if ((err = member_join(t))) {
+		fprintf(stderr, "dime: cannot join the instance: %s\n", strerror(-err));
+		goto undo;
+	}
 	child_known_init(t);
-	uint64_t evicted = 0;
-	if ((err = adopt_pages(t, &evicted))) {
+	uint64_t evicted = 0, stuck = 0;
+	if ((err = adopt_pages(t, &evicted, &stuck))) {
 		fprintf(stderr, "dime: cannot read the page tables of process %d\n", (int)t->pid);
 		goto undo;
 	}
-	report_attach(t, report, evicted);
+	report_attach(t, report, evicted, stuck);
 	return 0;
 undo:
+	member_leave(t);
 	target_detach(t, NULL);
 	return err;
 }
@@ -514,7 +520,7 @@ int target_detach(struct attach_target *t, FILE *report)
 void target_report_stats(const struct attach_target *t, FILE *f)
 {
 	struct dime_stats s;
-	counters_read(t->emul.ctr, &s);
+	counters_read(&t->emul.own, &s);
 	fprintf(f, "remote_faults %llu\n", (unsigned long long)s.remote_faults);
 	fprintf(f, "first_touch_faults %llu\n", (unsigned long long)s.first_touch_faults);
 	fprintf(f, "evictions %llu\n", (unsigned long long)s.evictions);

@@ -131,6 +131,10 @@ void run_instance_open(struct run_instance *ri, int id, struct dime_params *p);
 /* After the program ended: its exited processes leave the table, and an
  * instance made for the run leaves it too if it is the last row. */
 void run_instance_close(struct run_instance *ri);
+/* --instance N was given (dime run, dime insert): fails if latency,
+ * bandwidth or local pages were given too, as options (values) or in the
+ * config file (in_file). */
+void run_instance_exclusive(const char *const values[SET_COUNT], const bool in_file[SET_COUNT]);
 
 /* The child's environment: `base` plus the preload contract (see env.c).
  * Never fails (exits on allocation failure). */

@@ -1,8 +1,12 @@
-/* dime insert -p PID[,PID...] [options]   (DiME's insert_module.sh)
+/* dime insert -p PID[,PID...] [--instance N] [options]   (DiME's insert_module.sh)
  * dime detach -p PID[,PID...]
  *
  * insert starts one agent (dime-agent, next to dime) per process; the
- * agent attaches and serves the process from then on (src/attach/). detach
+ * agent attaches and serves the process from then on (src/attach/). The
+ * processes join instance N of the control plane, or one instance made for
+ * them from the options (AUTO, as a plain `dime run` makes: it leaves the
+ * table with its last process when it is the last row). Agents, sockets
+ * and the table share one control directory (src/control/dir.c). detach
  * asks each agent over its control socket to put every page back and exit;
  * if the agent is gone (killed), it starts one that recovers the process
  * from the state file the agent left.
@@ -12,6 +16,7 @@
  * ones attached before are detached again. */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "../control/control.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,19 +35,25 @@
 
 void insert_usage(FILE *f)
 {
-	fputs("usage: dime insert -p PID[,PID...] [options]\n"
+	fputs("usage: dime insert -p PID[,PID...] [--instance N] [options]\n"
 	      "\n"
 	      "Brings running processes under emulation, like DiME's insert_module.sh:\n"
 	      "their anonymous private memory (heap, anonymous mappings, thread stacks)\n"
-	      "becomes emulated. Pages resident now count as local; pages beyond\n"
-	      "--local-pages become remote at once. No byte changes. An agent process\n"
-	      "per PID serves the faults until the process exits or `dime detach`.\n"
+	      "becomes emulated. Pages resident now count as local; pages beyond the\n"
+	      "budget become remote at once. No byte changes. The processes join one\n"
+	      "instance of `dime config` and share its budget. An agent process per\n"
+	      "PID serves the faults until the process exits or `dime detach`.\n"
 	      "Needs ptrace access to the processes and userfaultfd (root, or\n"
 	      "vm.unprivileged_userfaultfd=1), and Linux 6.8 or later.\n"
 	      "\n"
 	      "options:\n"
 	      "    -p, --pid PID[,PID...]         the processes (required)\n"
-	      "    -c, --config FILE              DiME's config file; options override it\n",
+	      "    -c, --config FILE              DiME's config file; options override it\n"
+	      "    --instance N                   join instance N of `dime config`: its\n"
+	      "                                   latency, bandwidth and local pages apply,\n"
+	      "                                   live, and its budget is shared; without\n"
+	      "                                   it the processes get an instance of their\n"
+	      "                                   own, made from the options\n",
 	      f);
 	for (int s = 0; s < SET_COUNT; s++) {
 		if (s == SET_MODE)
@@ -106,29 +117,6 @@ static int parse_pids(const char *list, pid_t *pids, bool must_live)
 	return n;
 }
 
-/* The per-user directory of the agents' sockets and state files:
- * $XDG_RUNTIME_DIR/dime, else /tmp/dime-UID; owned by the user, mode 0700. */
-static const char *control_dir(void)
-{
-	static char dir[PATH_MAX];
-	const char *x = getenv("XDG_RUNTIME_DIR");
-	struct stat st;
-	if (x && *x && !stat(x, &st) && S_ISDIR(st.st_mode))
-		snprintf(dir, sizeof(dir), "%s/dime", x);
-	else
-		snprintf(dir, sizeof(dir), "/tmp/dime-%u", (unsigned)getuid());
-	if (mkdir(dir, 0700) && errno != EEXIST) {
-		fprintf(stderr, "dime: cannot create %s: %s\n", dir, strerror(errno));
-		exit(1);
-	}
-	if (lstat(dir, &st) || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
-	    (st.st_mode & 077)) {
-		fprintf(stderr, "dime: %s is not a private directory of this user\n", dir);
-		exit(1);
-	}
-	return dir;
-}
-
 static const char *agent_path(void)
 {
 	static char path[PATH_MAX];
@@ -162,7 +150,7 @@ static int agent_connect(const char *dir, pid_t pid)
 
 static bool state_exists(const char *dir, pid_t pid)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX + 32];
 	snprintf(path, sizeof(path), "%s/attach-%d.state", dir, (int)pid);
 	return !access(path, F_OK);
 }
@@ -260,10 +248,19 @@ static int detach_one(const char *dir, pid_t pid, int s, bool quiet)
 	return agent_run(argv, false);
 }
 
-static int parse_common(int argc, char **argv, bool insert, pid_t *pids, int *npids,
-			struct dime_params *p)
+/* What the command line asked for. */
+struct insert_opts {
+	pid_t pids[MAX_PIDS];
+	int npids;
+	int instance; /* -1: an instance of their own */
+	struct dime_params p;
+};
+
+static void parse_common(int argc, char **argv, bool insert, struct insert_opts *o)
 {
 	const char *pid_list = NULL, *config = NULL, *values[SET_COUNT] = { 0 };
+	const char *instance = NULL;
+	struct dime_params *p = &o->p;
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *value;
 		if (arg_is(arg, "-h", &value) || arg_is(arg, "--help", &value)) {
@@ -277,6 +274,8 @@ static int parse_common(int argc, char **argv, bool insert, pid_t *pids, int *np
 			config = arg_value(argc, argv, &i, "--config", value);
 		} else if (insert && !strncmp(arg, "-c", 2)) {
 			config = arg_value(argc, argv, &i, "-c", arg[2] ? arg + 2 : NULL);
+		} else if (insert && arg_is(arg, "--instance", &value)) {
+			instance = arg_value(argc, argv, &i, "--instance", value);
 		} else {
 			int s = -1;
 			if (insert && arg[0] == '-') {
@@ -301,8 +300,17 @@ static int parse_common(int argc, char **argv, bool insert, pid_t *pids, int *np
 	if (!pid_list)
 		fail("no process given: '-p PID' is required");
 	dime_params_init(p);
+	bool in_file[SET_COUNT] = { 0 };
 	if (config)
-		config_load(config, p, NULL);
+		config_load(config, p, in_file);
+	o->instance = -1;
+	if (instance) {
+		uint64_t v;
+		if (parse_u64(instance, &v) || v >= 64)
+			fail("bad value for --instance: '%s'", shown(instance));
+		o->instance = (int)v;
+		run_instance_exclusive(values, in_file);
+	}
 	for (int s = 0; s < SET_COUNT; s++) {
 		const char *detail;
 		if (values[s] && setting_apply(p, s, values[s], &detail))
@@ -316,63 +324,106 @@ static int parse_common(int argc, char **argv, bool insert, pid_t *pids, int *np
 	const char *bad;
 	if (dime_params_check(p, &bad))
 		fail("invalid configuration: '%s'", bad);
-	*npids = parse_pids(pid_list, pids, insert);
-	return 0;
+	o->npids = parse_pids(pid_list, o->pids, insert);
+}
+
+/* The socket's path must fit in sun_path. */
+static void check_dir_length(const char *dir, const struct insert_opts *o)
+{
+	struct sockaddr_un a;
+	for (int i = 0; i < o->npids; i++)
+		if (strlen(dir) + sizeof("/attach-.sock") + 10 > sizeof(a.sun_path))
+			fail("control directory too long for the agents' sockets (at most %zu "
+			     "bytes): '%s'", sizeof(a.sun_path) - sizeof("/attach-.sock") - 10,
+			     shown(dir));
+}
+
+/* Sweeps the table (saying what it removed, an agent that died too);
+ * whether pid is a live member, and if so whether dime insert made it one. */
+static bool table_member(struct ctl_table *t, pid_t pid, bool *inserted)
+{
+	ctl_lock(t);
+	ctl_sweep(t, 0, stderr);
+	struct ctl_member *m = ctl_member_of(t, pid);
+	*inserted = m && m->agent;
+	ctl_unlock(t);
+	return m;
 }
 
 int cmd_insert(int argc, char **argv)
 {
-	pid_t pids[MAX_PIDS];
-	int n;
-	struct dime_params p;
-	parse_common(argc, argv, true, pids, &n, &p);
-	const char *dir = control_dir();
-	for (int i = 0; i < n; i++) {
-		if (agent_connect(dir, pids[i]) >= 0)
-			fail("process is under dime already: '%d'", (int)pids[i]);
-		if (state_exists(dir, pids[i]))
+	static struct insert_opts o;
+	parse_common(argc, argv, true, &o);
+	struct dime_params *p = &o.p;
+	char dir[PATH_MAX];
+	struct ctl_table *table = control_table(dir, sizeof(dir));
+	check_dir_length(dir, &o);
+	for (int i = 0; i < o.npids; i++) {
+		bool inserted;
+		int s = agent_connect(dir, o.pids[i]);
+		if (s >= 0)
+			close(s);
+		if (s >= 0 || table_member(table, o.pids[i], &inserted))
+			fail("process is under dime already: '%d'", (int)o.pids[i]);
+		if (state_exists(dir, o.pids[i]))
 			fail("the agent of process %d was killed; run 'dime detach -p %d' first: '%d'",
-			     (int)pids[i], (int)pids[i], (int)pids[i]);
+			     (int)o.pids[i], (int)o.pids[i], (int)o.pids[i]);
 	}
 	const char *agent = agent_path();
-	for (int i = 0; i < n; i++) {
-		char spid[16], lat[24], bw[24], local[24], ft[4], bm[4];
-		snprintf(spid, sizeof(spid), "%d", (int)pids[i]);
-		snprintf(lat, sizeof(lat), "%llu", (unsigned long long)p.latency_ns);
-		snprintf(bw, sizeof(bw), "%llu", (unsigned long long)p.bandwidth_bps);
-		snprintf(local, sizeof(local), "%llu", (unsigned long long)p.local_npages);
-		snprintf(ft, sizeof(ft), "%d", (int)p.first_touch);
-		snprintf(bm, sizeof(bm), "%d", (int)p.bandwidth_model);
-		char *argv2[] = { (char *)agent, "attach", spid, (char *)dir, lat, bw, local,
-				  p.policy, ft, bm, NULL };
+	struct run_instance ri;
+	run_instance_open(&ri, o.instance, p);
+	const char *bad;
+	if (dime_params_check(p, &bad)) {
+		/* The instance's budget leaves no room for the watermarks. */
+		run_instance_close(&ri);
+		fail("invalid configuration: '%s' (instance %d has local_npages %llu)", bad, ri.id,
+		     (unsigned long long)p->local_npages);
+	}
+	int status = 0;
+	for (int i = 0; i < o.npids; i++) {
+		char spid[16], inst[16], ft[4], bm[4], low[24], high[24];
+		snprintf(spid, sizeof(spid), "%d", (int)o.pids[i]);
+		snprintf(inst, sizeof(inst), "%d", ri.id);
+		snprintf(ft, sizeof(ft), "%d", (int)p->first_touch);
+		snprintf(bm, sizeof(bm), "%d", (int)p->bandwidth_model);
+		snprintf(low, sizeof(low), "%llu", (unsigned long long)p->evict_low);
+		snprintf(high, sizeof(high), "%llu", (unsigned long long)p->evict_high);
+		char *argv2[] = { (char *)agent, "attach", spid, dir, inst, p->policy, ft, bm, low,
+				  high, NULL };
 		if (agent_run(argv2, true)) {
 			/* Nothing half-applied: the ones before leave again. */
 			for (int k = 0; k < i; k++)
-				detach_one(dir, pids[k], agent_connect(dir, pids[k]), true);
+				detach_one(dir, o.pids[k], agent_connect(dir, o.pids[k]), true);
 			if (i)
 				fprintf(stderr, "dime: processes inserted before were detached again\n");
-			return 1;
+			status = 1;
+			break;
 		}
 	}
-	return 0;
+	/* The instance made for them lives on with its processes. */
+	run_instance_close(&ri);
+	return status;
 }
 
 int cmd_detach(int argc, char **argv)
 {
-	pid_t pids[MAX_PIDS];
-	int n;
-	struct dime_params p;
-	parse_common(argc, argv, false, pids, &n, &p);
-	const char *dir = control_dir();
+	static struct insert_opts o;
+	parse_common(argc, argv, false, &o);
+	char dir[PATH_MAX];
+	struct ctl_table *table = control_table(dir, sizeof(dir));
 	int socks[MAX_PIDS];
-	for (int i = 0; i < n; i++) {
-		socks[i] = agent_connect(dir, pids[i]);
-		if (socks[i] < 0 && !state_exists(dir, pids[i]))
-			fail("process is not under dime: '%d'", (int)pids[i]);
+	for (int i = 0; i < o.npids; i++) {
+		bool inserted;
+		bool member = table_member(table, o.pids[i], &inserted);
+		socks[i] = agent_connect(dir, o.pids[i]);
+		if (socks[i] < 0 && !state_exists(dir, o.pids[i]))
+			fail(member && !inserted ? "process runs under dime run, not dime insert: '%d'"
+						 : "process is not under dime: '%d'",
+			     (int)o.pids[i]);
 	}
 	int status = 0;
-	for (int i = 0; i < n; i++)
-		if (detach_one(dir, pids[i], socks[i], false))
+	for (int i = 0; i < o.npids; i++)
+		if (detach_one(dir, o.pids[i], socks[i], false))
 			status = 1;
 	return status;
 }

@@ -51,3 +51,17 @@ void run_instance_close(struct run_instance *ri)
 	ctl_sweep(t, getpid(), stderr);
 	ctl_unlock(t);
 }
+
+void run_instance_exclusive(const char *const values[SET_COUNT], const bool in_file[SET_COUNT])
+{
+	/* The instance's parameters apply: a second source would be
+	 * silently lost. */
+	for (int s = SET_LATENCY; s <= SET_LOCAL_PAGES; s++) {
+		if (values[s])
+			fail("%s cannot be combined with --instance (the instance's "
+			     "parameters apply): '%s'", settings[s].option, settings[s].option);
+		if (in_file[s])
+			fail("config file key %s cannot be combined with --instance (the "
+			     "instance's parameters apply): '%s'", settings[s].key, settings[s].key);
+	}
+}

@@ -211,17 +211,7 @@ int cmd_run(int argc, char **argv)
 		if (parse_u64(o.instance, &v) || v >= 64)
 			fail("bad value for --instance: '%s'", shown(o.instance));
 		instance = (int)v;
-		/* The instance's parameters apply: a second source would be
-		 * silently lost. */
-		for (int s = SET_LATENCY; s <= SET_LOCAL_PAGES; s++) {
-			if (o.values[s])
-				fail("%s cannot be combined with --instance (the instance's "
-				     "parameters apply): '%s'", settings[s].option, settings[s].option);
-			if (in_file[s])
-				fail("config file key %s cannot be combined with --instance (the "
-				     "instance's parameters apply): '%s'", settings[s].key,
-				     settings[s].key);
-		}
+		run_instance_exclusive(o.values, in_file);
 	}
 	/* The command line wins over the file, wherever -c appeared. */
 	for (int s = 0; s < SET_COUNT; s++) {

@@ -47,19 +47,35 @@ void ctl_instances_trim(struct ctl_table *t);
 /* Field 22 of /proc/PID/stat (start time in clock ticks since boot), or 0 if
  * the process does not exist. */
 uint64_t ctl_proc_start_time(pid_t pid);
-/* Whether the member's process still runs (same pid, same start time). */
+/* Whether the member's process still runs (same pid, same start time);
+ * for an inserted process, whether its agent does (which removes the
+ * member itself when the process exits). */
 bool ctl_member_alive(const struct ctl_member *m);
 /* Adds this process to instance `inst`, or finds its slot (an exec keeps
  * the pid and the start time). Lock held. The slot, or NULL if full. */
 struct ctl_member *ctl_member_add(struct ctl_table *t, int inst, pid_t run);
+/* Adds process pid, served by this process (a dime-agent), to instance
+ * `inst`. Lock held. 0, -ESRCH (no such process), -EEXIST (a member
+ * already) or -ENOSPC (the table is full). */
+int ctl_member_add_inserted(struct ctl_table *t, int inst, pid_t pid, struct ctl_member **out);
+/* The live member with this pid, or NULL. Lock held. */
+struct ctl_member *ctl_member_of(struct ctl_table *t, pid_t pid);
 /* Frees a member's slot and takes its pages and pending evictions out of
  * its instance's counts. Lock held. */
 void ctl_member_remove(struct ctl_table *t, struct ctl_member *m);
-/* Removes members whose process is gone. Lock held. Those of `quiet_run`
- * (a `dime run` cleaning up after its own program) are removed silently;
- * the others are listed on `report` (if not NULL) in one line, as
- * "dime: removed exited processes from the instance table: 1234 (instance 0), ...". */
+/* Removes members whose process is gone (or whose agent died). Lock held.
+ * Those of `quiet_run` (a `dime run` cleaning up after its own program)
+ * are removed silently; the others, and those live members removed since
+ * the last sweep (ctl_reap), are listed on `report` (if not NULL) in one
+ * line, as "dime: removed exited processes from the instance table: 1234
+ * (instance 0), ...", and a second line for processes whose agent died.
+ * Returns how many this sweep removed. */
 int ctl_sweep(struct ctl_table *t, pid_t quiet_run, FILE *report);
+/* The sweep of a live member (an emulated process, an agent): removes dead
+ * members and keeps them for the next command to report. Takes the lock
+ * itself; does the work at most once per 200 ms over all processes, and
+ * returns 0 at once when it is not due. How many it removed. */
+int ctl_reap(struct ctl_table *t);
 
 /* --- grammar.c ------------------------------------------------------------ */
 /* Applies DiME's write grammar ("instance_id=0 latency_ns=1000 ...") to the

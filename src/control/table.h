@@ -30,9 +30,11 @@
 #include <stdint.h>
 
 #define CTL_MAGIC 0x64696d657461626cull /* "dimetabl" */
-#define CTL_VERSION 1
+#define CTL_VERSION 2
 #define CTL_MAX_INSTANCES 64
 #define CTL_MAX_MEMBERS 256
+/* Removals by live members that no command has reported yet (members.c). */
+#define CTL_MAX_REAPED 32
 
 /* An instance's DiME parameters; see the seqlock rule above. */
 struct ctl_params {
@@ -70,11 +72,27 @@ struct ctl_member {
 	_Atomic int32_t joined;  /* the instance its pages are counted in (the process's own view) */
 	int32_t run;             /* pid of the `dime run` that started it */
 	uint64_t start_time;     /* /proc/PID/stat field 22: tells a reused PID apart */
+	/* A process brought in by `dime insert`: the dime-agent that serves
+	 * its faults (0 for a process that serves its own). The member is
+	 * alive while its agent runs (the agent removes it when the process
+	 * exits): without its agent the process's pages are no longer
+	 * counted by anyone. */
+	int32_t agent;
+	uint64_t agent_start;
 	_Atomic uint64_t local;  /* pages it counts local */
 	_Atomic uint64_t oldest; /* ticket of its oldest local page, UINT64_MAX if none */
 	_Atomic uint32_t req;    /* futex word: evictions other processes asked of it */
 	_Atomic uint32_t wake;   /* futex word: bumped to wake its evictor */
 	struct counters ctr;     /* this process's own counters */
+};
+
+/* A member removed by a live process (members.c, ctl_reap), kept until a
+ * command reports it. */
+struct ctl_reaped {
+	int32_t pid;
+	int32_t instance;
+	int32_t run;
+	int32_t agent_gone; /* the process lives on; its agent died */
 };
 
 struct ctl_table {
@@ -86,6 +104,12 @@ struct ctl_table {
 	_Atomic uint32_t mem_end;    /* 1 + the highest member slot ever used */
 	struct ctl_instance inst[CTL_MAX_INSTANCES];
 	struct ctl_member mem[CTL_MAX_MEMBERS];
+	/* Live members' sweeps (ctl_reap): the next one is due at reap_at
+	 * (CLOCK_MONOTONIC ns, one clock for every process); what they
+	 * removed waits in reaped[] (under lock) for a command to say so. */
+	_Atomic uint64_t reap_at;
+	uint32_t nreaped;
+	struct ctl_reaped reaped[CTL_MAX_REAPED];
 };
 
 /* A consistent snapshot of an instance's parameters (lock-free). */

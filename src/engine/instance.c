@@ -19,7 +19,9 @@
  * in flight per fault being resolved at that moment. (As for one process,
  * evictions the fault path defers keep up to 64 pages per process mapped
  * while counted remote: fault.c.) A process that dies takes its count and
- * its outstanding requests with it (members.c). FIFO order across the
+ * its outstanding requests with it (members.c) when it is removed: by the
+ * evictor thread of any live member (ctl_reap, every 250 ms) or by the
+ * next command. FIFO order across the
  * processes holds up to those deferred and requested pages. */
 #define _GNU_SOURCE
 #include "instance.h"
@@ -27,6 +29,7 @@
 #include "region.h"
 #include "../control/table.h"
 
+#include <errno.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -45,7 +48,8 @@ struct instance_link {
 	uint32_t seq;        /* its parameters' sequence last taken */
 	uint64_t published;  /* what self->local holds from r */
 	uint64_t *ticket;    /* per page: when it became local */
-	pid_t evictor;       /* the process whose evictor thread runs, or 0 */
+	pid_t evictor;       /* the process whose evictor thread runs, or 0 (none,
+				or served by instance_serve() from elsewhere) */
 };
 
 static struct ctl_instance *current(const struct region *r)
@@ -187,9 +191,45 @@ uint64_t instance_evictions(struct region *r, size_t pg)
 	return over;
 }
 
+bool instance_serve(struct region *r)
+{
+	pthread_mutex_lock(&r->lock);
+	struct instance_link *l = r->inst;
+	uint32_t n = l ? atomic_exchange(&l->self->req, 0) : 0;
+	uint64_t take = 0;
+	if (n) {
+		uint64_t mine = r->local_count - r->evict_due;
+		take = n < mine ? n : mine;
+		r->evict_due += take;
+		instance_sync(r);
+		atomic_fetch_sub(&current(r)->pending, n);
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!take)
+		return false;
+	RCTR_ADD(r, evictions, take);
+	RCTR_LOCAL_SUB(r, take);
+	fault_drain(r);
+	return true;
+}
+
+/* The control plane's sweep of dead members (ctl_reap), when the joiner
+ * set it: the engine alone (libdime) does not link the control plane. */
+static int (*reaper)(struct ctl_table *t);
+
+void instance_set_reaper(int (*reap)(struct ctl_table *t))
+{
+	reaper = reap;
+}
+
+/* How long the evictor sleeps without a request: how soon a dead member's
+ * pages leave the instance's count without any command (ctl_reap). */
+#define EVICTOR_PERIOD_NS 250000000
+
 /* Serves other processes' requests: evicts that many of this process's
  * oldest pages, in one batch. Leaves when the process leaves its instance.
- * Wakes every second anyway, so requests never wait on a lost wake-up. */
+ * Wakes every EVICTOR_PERIOD_NS anyway: requests never wait on a lost
+ * wake-up, and dead members are looked for. */
 static void *evictor_main(void *arg)
 {
 	struct region *r = arg;
@@ -204,27 +244,19 @@ static void *evictor_main(void *arg)
 			pthread_mutex_unlock(&r->lock);
 			return NULL;
 		}
+		/* Read before the requests are taken: one posted after that
+		 * changes the word and the wait below returns at once. */
 		_Atomic uint32_t *wake = &l->self->wake;
 		uint32_t w = atomic_load(wake);
-		uint32_t n = atomic_exchange(&l->self->req, 0);
-		uint64_t take = 0;
-		if (n) {
-			uint64_t mine = r->local_count - r->evict_due;
-			take = n < mine ? n : mine;
-			r->evict_due += take;
-			instance_sync(r);
-			atomic_fetch_sub(&current(r)->pending, n);
-		}
-		uint64_t local = r->local_count - r->evict_due;
+		struct ctl_table *t = l->table;
 		pthread_mutex_unlock(&r->lock);
-		if (take) {
-			RCTR_ADD(r, evictions, take);
-			RCTR_LOCAL_SUB(r, take);
-			(void)local;
-			fault_drain(r);
+		bool served = instance_serve(r);
+		/* Cheap when not due (a clock read): also between requests. */
+		if (reaper)
+			reaper(t);
+		if (served)
 			continue;
-		}
-		futex(wake, FUTEX_WAIT, w, &(struct timespec){ .tv_sec = 1 });
+		futex(wake, FUTEX_WAIT, w, &(struct timespec){ .tv_nsec = EVICTOR_PERIOD_NS });
 	}
 }
 
@@ -245,22 +277,41 @@ static void child_detach(void)
 	r->link = &r->link_free_at;
 }
 
-void instance_join(struct region *r, struct ctl_table *t, struct ctl_member *m)
+uint64_t instance_admit(struct region *r)
 {
-	struct instance_link *l = r->inst ? r->inst : detached;
-	detached = NULL;
-	if (!joined_region) {
-		joined_region = r;
-		pthread_atfork(NULL, NULL, child_detach);
-	}
+	struct ctl_instance *in = current(r);
+	uint64_t mine = r->local_count - r->evict_due;
+	uint64_t total = atomic_load(&in->local) - r->inst->published + mine;
+	uint64_t pending = atomic_load(&in->pending);
+	uint64_t over = total > r->params.local_npages + pending ?
+				total - r->params.local_npages - pending : 0;
+	if (over > mine)
+		over = mine;
+	r->evict_due += over;
+	instance_sync(r);
+	return over;
+}
+
+void instance_ticket(struct region *r, size_t pg)
+{
+	r->inst->ticket[pg] = atomic_fetch_add_explicit(&current(r)->ticket, 1, memory_order_relaxed);
+}
+
+/* Links r to member m's instance (with l, a fork child's inherited link,
+ * or a new one if NULL); r's local pages beyond the instance's budget are
+ * due when it returns. Returns the link with r->lock held, or NULL (lock
+ * not taken) if there is no memory for one. */
+static struct instance_link *link_in(struct region *r, struct ctl_table *t, struct ctl_member *m,
+				     struct instance_link *l, uint64_t *over)
+{
 	if (!l) {
 		l = book_alloc(sizeof(*l));
 		if (!l)
-			return;
+			return NULL;
 		l->ticket = book_alloc(r->npages * sizeof(uint64_t));
 		if (!l->ticket) {
 			book_free(l, sizeof(*l));
-			return;
+			return NULL;
 		}
 	}
 	pthread_mutex_lock(&r->lock);
@@ -273,23 +324,34 @@ void instance_join(struct region *r, struct ctl_table *t, struct ctl_member *m)
 	atomic_store_explicit(&r->nctr_more, 2, memory_order_release);
 	/* A fork child arrives with its copy of its parent's local pages:
 	 * beyond the instance's budget, the excess leaves before it counts. */
-	struct ctl_instance *in = current(r);
-	uint64_t mine = r->local_count - r->evict_due;
-	uint64_t total = atomic_load(&in->local) + mine, pending = atomic_load(&in->pending);
-	uint64_t over = total > r->params.local_npages + pending ?
-				total - r->params.local_npages - pending : 0;
-	if (over > mine)
-		over = mine;
-	r->evict_due += over;
-	instance_sync(r);
+	*over = instance_admit(r);
+	return l;
+}
+
+static void drain_admitted(struct region *r, uint64_t over)
+{
+	if (!over)
+		return;
+	RCTR_ADD(r, evictions, over);
+	RCTR_LOCAL_SUB(r, over);
+	fault_drain(r);
+}
+
+void instance_join(struct region *r, struct ctl_table *t, struct ctl_member *m)
+{
+	struct instance_link *l = r->inst ? r->inst : detached;
+	detached = NULL;
+	if (!joined_region) {
+		joined_region = r;
+		pthread_atfork(NULL, NULL, child_detach);
+	}
+	uint64_t over;
+	if (!(l = link_in(r, t, m, l, &over)))
+		return;
 	bool start = l->evictor != getpid(); /* threads do not survive fork */
 	l->evictor = getpid();
 	pthread_mutex_unlock(&r->lock);
-	if (over) {
-		RCTR_ADD(r, evictions, over);
-		RCTR_LOCAL_SUB(r, over);
-		fault_drain(r);
-	}
+	drain_admitted(r, over);
 	if (start) {
 		pthread_attr_t attr;
 		pthread_t th;
@@ -300,6 +362,18 @@ void instance_join(struct region *r, struct ctl_table *t, struct ctl_member *m)
 			l->evictor = 0; /* requests then wait for the process's own faults */
 		pthread_attr_destroy(&attr);
 	}
+}
+
+int instance_join_served(struct region *r, struct ctl_table *t, struct ctl_member *m)
+{
+	uint64_t over;
+	struct instance_link *l = link_in(r, t, m, NULL, &over);
+	if (!l)
+		return -ENOMEM;
+	l->evictor = 0;
+	pthread_mutex_unlock(&r->lock);
+	drain_admitted(r, over);
+	return 0;
 }
 
 void instance_leave(struct region *r)

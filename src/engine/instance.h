@@ -16,6 +16,30 @@ struct ctl_member;
  * holding r->lock. */
 void instance_join(struct region *r, struct ctl_table *t, struct ctl_member *m);
 
+/* The same for a region served by a process that is not its own (the
+ * agent of `dime insert`, src/attach/): no evictor thread; the server
+ * calls instance_serve() when m's wake word changes. 0 or -ENOMEM. */
+int instance_join_served(struct region *r, struct ctl_table *t, struct ctl_member *m);
+
+/* Serves the evictions other processes asked of r (its evictor's work):
+ * whether it evicted any. Any thread not holding r->lock. */
+bool instance_serve(struct region *r);
+
+/* r->lock held: page pg, just made local other than by a fault (pages
+ * resident when `dime insert` attached), takes its place in the
+ * instance's order, after every page already there. */
+void instance_ticket(struct region *r, size_t pg);
+
+/* r->lock held: the pages r counts local beyond the instance's budget are
+ * due to leave (marked in evict_due, published); how many. The caller
+ * counts them as evictions and drains them (fault_drain()). */
+uint64_t instance_admit(struct region *r);
+
+/* The control plane's sweep of dead members (ctl_reap of src/control/),
+ * which evictor threads run every 250 ms: the engine does not link the
+ * control plane, its joiner does. */
+void instance_set_reaper(int (*reap)(struct ctl_table *t));
+
 /* Stops counting r's pages in its instance (the process leaves the table
  * at exit): r keeps its last parameters, the instance's link, and adds
  * faults still in flight to the instance's counters. */

@@ -4,7 +4,8 @@
  * A fork child joins its parent's instance as a new member; an exec'd
  * image takes the same slot again (same pid, same start time). The process
  * leaves the table at exit; one killed or ending with _exit is removed by
- * the next command that sweeps (src/control/members.c). */
+ * a live member's evictor thread or the next command that sweeps
+ * (src/control/members.c). */
 #include "preload.h"
 #include "../control/control.h"
 #include "../engine/instance.h"
@@ -79,6 +80,9 @@ void preload_instance_join(struct region *r)
 	table = ctl_table_open_at(dir, msg);
 	if (!table)
 		refuse("%s", msg);
+	/* Its evictor thread removes dead members: a killed process's pages
+	 * leave the budget without waiting for a command. */
+	instance_set_reaper(ctl_reap);
 	join(r, (int)id);
 	atexit(leave);
 	pthread_atfork(NULL, NULL, child_join);

@@ -5,6 +5,7 @@
 #include "helpers.h"
 #include "../src/control/control.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -182,4 +183,97 @@ Test(table, another_layout_is_replaced)
 	ctl_unlock(u);
 	unlink(path);
 	rmdir(dir);
+}
+
+Test(table, live_members_reap_and_the_next_sweep_says_so)
+{
+	struct ctl_table *t = fresh_table();
+	ctl_lock(t);
+	int id = ctl_instance_add(t, 1000, 1000000000, 10, 0);
+	ctl_unlock(t);
+	pid_t a = member_child(t, id, false), b = member_child(t, id, false);
+	kill9(a);
+	/* A live member's sweep: the dead one and its pages leave. */
+	cr_assert_eq(ctl_reap(t), 1);
+	cr_assert_eq(members_of(t, id), 1);
+	cr_assert_eq(atomic_load(&t->inst[id].local), 5);
+	/* Not again within its period, whoever asks. */
+	kill9(b);
+	cr_assert_eq(ctl_reap(t), 0);
+	/* The next command reports both: the reaped one and its own find. */
+	char *text = NULL;
+	size_t len = 0;
+	FILE *report = open_memstream(&text, &len);
+	ctl_lock(t);
+	cr_assert_eq(ctl_sweep(t, 0, report), 1);
+	ctl_unlock(t);
+	fclose(report);
+	char want[160];
+	snprintf(want, sizeof(want),
+		 "dime: removed exited processes from the instance table: %d (instance 0), %d "
+		 "(instance 0)\n",
+		 (int)a, (int)b);
+	cr_assert_str_eq(text, want);
+	free(text);
+	/* Said once. */
+	text = NULL;
+	report = open_memstream(&text, &len);
+	ctl_lock(t);
+	cr_assert_eq(ctl_sweep(t, 0, report), 0);
+	ctl_unlock(t);
+	fclose(report);
+	cr_assert_str_empty(text);
+	free(text);
+}
+
+Test(table, an_inserted_member_dies_with_its_agent)
+{
+	struct ctl_table *t = fresh_table();
+	ctl_lock(t);
+	int id = ctl_instance_add(t, 1000, 1000000000, 10, 0);
+	ctl_unlock(t);
+	/* A child plays the agent of this process. */
+	int p[2];
+	cr_assert(!pipe(p));
+	pid_t agent = fork();
+	cr_assert_geq(agent, 0);
+	if (agent == 0) {
+		struct ctl_member *m;
+		ctl_lock(t);
+		int err = ctl_member_add_inserted(t, id, getppid(), &m);
+		ctl_unlock(t);
+		char c = err ? 0 : 1;
+		if (write(p[1], &c, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	char c = 0;
+	cr_assert_eq(read(p[0], &c, 1), 1);
+	cr_assert_eq(c, 1);
+	ctl_lock(t);
+	struct ctl_member *m = ctl_member_of(t, getpid());
+	cr_assert(m);
+	cr_assert_eq(m->agent, agent);
+	/* A process is in the table once. */
+	struct ctl_member *again;
+	cr_assert_eq(ctl_member_add_inserted(t, id, getpid(), &again), -EEXIST);
+	ctl_unlock(t);
+	kill9(agent);
+	cr_assert_not(ctl_member_alive(m));
+	char *text = NULL;
+	size_t len = 0;
+	FILE *report = open_memstream(&text, &len);
+	ctl_lock(t);
+	cr_assert_eq(ctl_sweep(t, 0, report), 1);
+	ctl_unlock(t);
+	fclose(report);
+	char want[200];
+	snprintf(want, sizeof(want),
+		 "dime: removed processes whose dime-agent died from the instance table: %d "
+		 "(instance 0); 'dime detach -p PID' gives them their pages back\n",
+		 (int)getpid());
+	cr_assert_str_eq(text, want);
+	free(text);
+	cr_assert_eq(members_of(t, id), 0);
 }
