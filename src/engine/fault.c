@@ -360,10 +360,16 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	bool remote = st == PAGE_REMOTE;
 	bool delayed = remote || r->params.first_touch == DIME_FIRST_TOUCH_REMOTE;
 	r->state[pg] = PAGE_FETCHING;
+	/* Before the lock is let go (internal.h, touched_end): a fork() from
+	 * another thread while this page is in flight must find it below
+	 * touched_end, or the child would keep it FETCHING for ever. */
+	note_local(r, pg);
 	r->local_count++;
 	/* The policy learns of the page now, under the lock that ordered the
-	 * faults, so its order is the order in which they were taken. */
-	pol_local(r, pg, remote ? DIME_PAGE_FETCHED : DIME_PAGE_FIRST_TOUCH);
+	 * faults, so its order is the order in which they were taken; not of
+	 * a held page (a protected one read for the first time). */
+	if (!region_held(r, pg))
+		pol_local(r, pg, remote ? DIME_PAGE_FETCHED : DIME_PAGE_FIRST_TOUCH);
 	/* Beyond the budget: the oldest local pages are remote from now on
 	 * (usually one; more when pages came back from elsewhere, e.g. the
 	 * program unpinned them, or a watermark batch). */
@@ -428,7 +434,6 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	if (remote)
 		RCTR_ADD(r, fault_hist[ctr_hist_bucket(clock_ticks_to_ns(
 				    clock_ticks() + r->costs.post - t_begin))], 1);
-	note_local(r, pg);
 	/* The page is LOCAL before its thread runs again: on a handler's CPU
 	 * that thread runs at once when woken, and this handler only when
 	 * that thread blocks again, maybe after faults served elsewhere that

@@ -117,9 +117,25 @@ struct region {
 	/* Page-in may copy from the store (pageio.c): a stale copy may be
 	 * left in the slot of a LOCAL page. Set at registration. */
 	bool copy_in;
+	/* Pages the program's own mapping changes hold local, or NULL: the
+	 * preload's mprotect'd and signal-stack pages. UFFDIO_MOVE refuses a
+	 * VMA that is not read-write (EINVAL), so such a page can never
+	 * leave and must never be in the policy's order: a page that becomes
+	 * local while held (first touch of a protected page, a fork() child
+	 * rebuilding its states) stays out of it. Called under `lock`,
+	 * maybe in a SIGBUS handler. */
+	bool (*held_local)(size_t pg);
 
 	uint8_t *state;                  /* enum page_state per page */
-	_Atomic size_t touched_end;      /* 1 + highest page ever made local */
+	/* 1 + highest page ever made local. Invariant: every page that is
+	 * not UNTOUCHED lies below it, raised under `lock` in the same hold
+	 * that takes the page out of UNTOUCHED. A fork() child rebuilds the
+	 * states below it from its page tables (region_rebuild()) and
+	 * trusts the rest to be UNTOUCHED: a page left FETCHING there by a
+	 * thread that does not exist in the child would be waited on for
+	 * ever (the preload's fork handler discards MADV_WIPEONFORK ranges,
+	 * which waits out pages in flight). */
+	_Atomic size_t touched_end;
 	pthread_mutex_t lock;
 	/* LOCAL + FETCHING + INACTIVE pages, and EVICTING ones on their way
 	 * to INACTIVE (observed pages stay local). */
@@ -203,6 +219,11 @@ static inline void region_put(struct region *r)
 }
 
 /* Whether page pg is pinned local. Region lock held. */
+static inline bool region_held(const struct region *r, size_t pg)
+{
+	return r->held_local && r->held_local(pg);
+}
+
 static inline bool region_pinned(const struct region *r, size_t pg)
 {
 	for (int i = 0; i < r->npinned; i++)

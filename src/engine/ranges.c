@@ -79,13 +79,22 @@ int region_move(struct region *r, uintptr_t dst, uintptr_t src, size_t len)
 		if ((st == PAGE_LOCAL || st == PAGE_REMOTE) && engine.use_move) {
 			/* A stale copy in the destination slot, left by a
 			 * page-in that copied (pageio.c), is dropped before
-			 * the move: an EEXIST after it is a page the kernel
-			 * moved without saying so (see page_out_run()). */
+			 * the move. The kernel may answer EEXIST or EINVAL
+			 * for a page it has moved, or EINVAL for a page table
+			 * freed under the call (pageio.c, page_left()): the
+			 * page tables say what happened; try again while the
+			 * bytes are still at `from`. */
 			if (st == PAGE_REMOTE)
 				sys_madvise((void *)to, ps, MADV_DONTNEED);
-			err = uffd_move(uffd, to, from, ps);
-			if (err == -EEXIST && st == PAGE_REMOTE)
-				err = 0;
+			for (int attempt = 0; attempt < 3; attempt++) {
+				err = uffd_move(uffd, to, from, ps);
+				if (err == 0 || err == -EBUSY || err == -ENOENT)
+					break;
+				if (!page_has_bytes(from)) {
+					err = 0;
+					break;
+				}
+			}
 		} else if (st == PAGE_REMOTE) {
 			/* Copy fallback: the store is plain memory. */
 			memcpy((void *)to, (const void *)from, ps);
@@ -110,14 +119,15 @@ int region_move(struct region *r, uintptr_t dst, uintptr_t src, size_t len)
 			pol_gone(r, sp);
 			pol_local(r, dp, DIME_PAGE_RETURNED);
 		}
-		r->state[dp] = st;
-		r->state[sp] = PAGE_UNTOUCHED;
-		pthread_mutex_unlock(&r->lock);
+		/* touched_end first, in this hold of the lock (internal.h). */
 		if (st == PAGE_LOCAL || st == PAGE_REMOTE) {
 			size_t end = atomic_load(&r->touched_end);
 			while (dp + 1 > end && !atomic_compare_exchange_weak(&r->touched_end, &end, dp + 1))
 				;
 		}
+		r->state[dp] = st;
+		r->state[sp] = PAGE_UNTOUCHED;
+		pthread_mutex_unlock(&r->lock);
 	}
 	return 0;
 }

@@ -282,6 +282,16 @@ static int read_pagemap(int fd, uintptr_t addr, size_t n, uint64_t *out)
 
 #define HAS_BYTES(e) ((e) & (3ull << 62))
 
+/* A page the child has bytes of: local, and in the policy's order unless
+ * held (internal.h): the loop that evicts the child down to its budget
+ * must not choose a page that cannot move. */
+static void rebuild_local(struct region *r, size_t pg)
+{
+	r->state[pg] = PAGE_LOCAL;
+	if (!region_held(r, pg))
+		pol_local(r, pg, DIME_PAGE_RETURNED);
+}
+
 int region_rebuild(struct region *r)
 {
 	enum { CHUNK = 4096 };
@@ -309,8 +319,7 @@ int region_rebuild(struct region *r)
 		for (size_t i = 0; i < n; i++) {
 			size_t pg = at + i;
 			if (HAS_BYTES(reg[i])) {
-				r->state[pg] = PAGE_LOCAL;
-				pol_local(r, pg, DIME_PAGE_RETURNED);
+				rebuild_local(r, pg);
 				local++;
 				/* A stale copy left by a page-in that copied (or
 				 * one interrupted): dropped, runs in one call. */
@@ -319,10 +328,8 @@ int region_rebuild(struct region *r)
 					while (i + k < n && HAS_BYTES(reg[i + k]) && HAS_BYTES(sto[i + k]))
 						k++;
 					sys_madvise((void *)(r->store + pg * ps), k * ps, MADV_DONTNEED);
-					for (size_t j = 1; j < k; j++) {
-						r->state[pg + j] = PAGE_LOCAL;
-						pol_local(r, pg + j, DIME_PAGE_RETURNED);
-					}
+					for (size_t j = 1; j < k; j++)
+						rebuild_local(r, pg + j);
 					local += k - 1;
 					i += k - 1;
 				}

@@ -93,21 +93,12 @@ static void fork_parent(void)
 }
 
 /* Runs after the engine's own child handler has re-registered the region
- * and rebuilt its page states. */
+ * and rebuilt its page states (leaving pinned pages out of the policy's
+ * order: page_held()). */
 static void fork_child(void)
 {
 	pthread_mutex_init(&lock, NULL);
 	struct region *r = preload_region;
-	if (odd) {
-		/* The rebuilt policy order has every local page; pin the
-		 * pinned ones again. */
-		size_t end = atomic_load(&r->touched_end);
-		pthread_mutex_lock(&r->lock);
-		for (size_t pg = 0; pg < end; pg++)
-			if ((kind_of[pg] & KIND_PINNED) && r->state[pg] == PAGE_LOCAL)
-				pol_gone(r, pg);
-		pthread_mutex_unlock(&r->lock);
-	}
 	if (!forkish)
 		return;
 	for (size_t pg = 0; pg < r->npages && forkish; pg++) {
@@ -127,6 +118,15 @@ static void fork_child(void)
 	}
 }
 
+/* The engine's region->held_local: pinned pages cannot move (mprotect'd:
+ * UFFDIO_MOVE needs read-write on both sides; signal stacks: the kernel
+ * writes frames there itself). kind_of[]'s KIND_PINNED bits change under
+ * the region lock, which the engine holds when it asks. */
+static bool page_held(size_t pg)
+{
+	return kind_of[pg] & KIND_PINNED;
+}
+
 int mappings_init(struct region *r)
 {
 	if (r->npages >= UINT32_MAX)
@@ -137,6 +137,7 @@ int mappings_init(struct region *r)
 	if (!block_of || !live || !kind_of)
 		return -ENOMEM;
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	r->held_local = page_held;
 	return 0;
 }
 

@@ -51,9 +51,17 @@ static const char *build_dir(void)
 	return abs;
 }
 
-/* Our environment without LD_PRELOAD and DIME_*, plus the run's.
- * DIME_NO_MOVE (the engine's copy fallback) passes through, so that the
- * suite can run both ways. */
+/* The engine's switches of how pages move, which `make check` sets for
+ * whole passes of the suite: they reach the programs, so that each pass
+ * runs them that way (DIME_NO_MOVE: the copy fallback of kernels before
+ * 6.8; DIME_COPY_IN: every page-in a copy). */
+static bool passed_through(const char *var)
+{
+	return !strncmp(var, "DIME_NO_MOVE=", 13) || !strncmp(var, "DIME_COPY_IN=", 13);
+}
+
+/* Our environment without LD_PRELOAD and DIME_* (but the switches above),
+ * plus the run's. */
 static char **child_env(const struct run *o)
 {
 	size_t n = 0;
@@ -63,7 +71,7 @@ static char **child_env(const struct run *o)
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
 		if (strncmp(environ[i], "LD_PRELOAD=", 11) &&
-		    (strncmp(environ[i], "DIME_", 5) || !strncmp(environ[i], "DIME_NO_MOVE=", 13)))
+		    (strncmp(environ[i], "DIME_", 5) || passed_through(environ[i])))
 			env[k++] = environ[i];
 	env[k++] = xasprintf("LD_PRELOAD=%s/libdime-preload.so", build_dir());
 	env[k++] = xasprintf("DIME_LOCAL_PAGES=%d", LOCAL_PAGES);
@@ -84,8 +92,9 @@ static char **child_env(const struct run *o)
 }
 
 /* Runs progs/<prog> with `args` (NULL-terminated, may be NULL) and asserts
- * that it exits 0. */
-static void run_prog(const struct run *o, const char *prog, const char *const *args)
+ * that it exits 0, and with `quiet` that its stderr (dime's too) is empty. */
+static void run_prog_as(const struct run *o, const char *prog, const char *const *args,
+			bool quiet)
 {
 	char *path = xasprintf("%s/tests/progs/%s", build_dir(), prog);
 	cr_assert(access(path, X_OK) == 0, "%s: %s (make builds the helper programs)", path,
@@ -147,10 +156,16 @@ static void run_prog(const struct run *o, const char *prog, const char *const *a
 		  WTERMSIG(st), strsignal(WTERMSIG(st)), out);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s exited with %d; stderr:\n%s", what,
 		  WEXITSTATUS(st), out);
+	cr_assert(!quiet || !out[0], "%s wrote on stderr:\n%s", what, out);
 
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	free(path);
+}
+
+static void run_prog(const struct run *o, const char *prog, const char *const *args)
+{
+	run_prog_as(o, prog, args, false);
 }
 
 static const struct run thread_mode = { "thread", -1 };
@@ -213,6 +228,20 @@ Test(preload, threads_signal_mode)
 	run_prog(&signal_mode, "threads", ARGS("50"));
 }
 
+/* Mappings made, filled, evicted, read back and discarded in four threads,
+ * every byte checked (progs/churn.c): page-outs and page-ins meet discards
+ * in the same page tables and faults of several threads on one page. One
+ * run is many runs' worth of the mapping stress below. */
+Test(preload, mappings_churn_in_threads)
+{
+	run_prog(&thread_mode, "churn", ARGS("1200"));
+}
+
+Test(preload, mappings_churn_in_threads_signal_mode)
+{
+	run_prog(&signal_mode, "churn", ARGS("300"));
+}
+
 /* --- processes ---------------------------------------------------------- */
 
 Test(preload, fork)
@@ -251,6 +280,18 @@ Test(preload, mprotect)
 Test(preload, mprotect_signal_mode)
 {
 	run_prog(&signal_mode, "mmap", ARGS("protect"));
+}
+
+/* Protected pages cannot move: no eviction, the parent's or a fork()ed
+ * child's, may choose one (dime said "page-out failed" when one did). */
+Test(preload, mprotect_and_fork)
+{
+	run_prog_as(&thread_mode, "mmap", ARGS("protect-fork"), true);
+}
+
+Test(preload, mprotect_and_fork_signal_mode)
+{
+	run_prog_as(&signal_mode, "mmap", ARGS("protect-fork"), true);
 }
 
 Test(preload, map_fixed_over_emulated)

@@ -519,6 +519,42 @@ static void fork_advice(void)
 		free(reused[i]);
 }
 
+/* Protected pages are held local: read-only ones that were written, and
+ * untouched ones read for the first time (the zero page), more of them
+ * than the budget. Neither the parent's evictions nor a fork()ed child's
+ * (which evicts its copy down to the budget at once) may choose one:
+ * UFFDIO_MOVE refuses a page that is not read-write, and dime said so on
+ * stderr (which the test checks stays empty). */
+enum { HELD = 100, HELD_FRESH = 8 };
+
+static void child_held_intact(void *p)
+{
+	const uint8_t *q = p;
+	verify(q, HELD * PAGE, 25, "child: protected pages");
+	verify_zero(q + HELD * PAGE, HELD_FRESH * PAGE, "child: protected pages never written");
+	evict_all(&sw);
+	verify(q, HELD * PAGE, 25, "child: protected pages after a sweep");
+}
+
+static void protect_fork(void)
+{
+	uint8_t *p = map((HELD + HELD_FRESH) * PAGE);
+	fill(p, HELD * PAGE, 25);
+	SYS_OK(mprotect(p, (HELD + HELD_FRESH) * PAGE, PROT_READ), "mprotect(PROT_READ)");
+	verify_zero(p + HELD * PAGE, HELD_FRESH * PAGE, "protected pages never written");
+	evict_all(&sw);
+	verify(p, HELD * PAGE, 25, "protected pages after a sweep");
+	in_child(child_held_intact, p, "a child forked with protected pages");
+	evict_all(&sw);
+	verify(p, HELD * PAGE, 25, "parent: protected pages after the fork");
+	SYS_OK(mprotect(p, (HELD + HELD_FRESH) * PAGE, PROT_READ | PROT_WRITE), "mprotect(RW)");
+	fill(p, (HELD + HELD_FRESH) * PAGE, 26);
+	evict_all(&sw);
+	need_remote(&sw, p, (HELD + HELD_FRESH) * PAGE, "pages read-write again");
+	verify(p, (HELD + HELD_FRESH) * PAGE, 26, "pages read-write again");
+	SYS_OK(munmap(p, (HELD + HELD_FRESH) * PAGE), "munmap");
+}
+
 /* Threads that map, fill, protect, remap, discard and unmap at once, with
  * each other's evictions, while the main thread forks: each checks its
  * own bytes at every step, the children check theirs. */
@@ -641,6 +677,8 @@ int main(int argc, char **argv)
 		not_emulated();
 	} else if (!strcmp(what, "protect")) {
 		protect();
+	} else if (!strcmp(what, "protect-fork")) {
+		protect_fork();
 	} else if (!strcmp(what, "fixed")) {
 		fixed();
 	} else if (!strcmp(what, "lock")) {
@@ -652,7 +690,8 @@ int main(int argc, char **argv)
 	} else if (!strcmp(what, "fixed-fork")) {
 		fixed_fork();
 	} else {
-		fail("usage: mmap [basic|protect|fixed|fork-advice|lock|stress|fixed-fork]");
+		fail("usage: mmap [basic|protect|protect-fork|fixed|fork-advice|lock|stress|"
+		     "fixed-fork]");
 	}
 	return 0;
 }
