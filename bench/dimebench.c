@@ -517,8 +517,38 @@ static void case_resident(void)
 	dime_region_destroy(dr);
 }
 
+/* TLB shootdown interrupts the machine took so far (the "TLB" line of
+ * /proc/interrupts, x86), or NAN where there is none. */
+static double tlb_shootdowns(void)
+{
+	FILE *f = fopen("/proc/interrupts", "r");
+	char line[4096];
+	double n = NAN;
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p = line;
+		while (*p == ' ')
+			p++;
+		if (strncmp(p, "TLB:", 4))
+			continue;
+		n = 0;
+		for (p += 4;;) {
+			char *end;
+			unsigned long long v = strtoull(p, &end, 10);
+			if (end == p)
+				break;
+			n += (double)v;
+			p = end;
+		}
+	}
+	if (f)
+		fclose(f);
+	return n;
+}
+
 /* Remote faults per second of `nthreads` threads, each sweeping its own
- * pages of one region. */
+ * pages of one region; and what limits two threads on a small VM: the TLB
+ * shootdowns (a page moved while another thread of the process runs on
+ * another CPU) and the context switches, per fault. */
 struct mt_job {
 	volatile char *m;
 	size_t first, n;
@@ -558,18 +588,26 @@ static void case_mt(enum dime_mode mode, int nthreads)
 		pthread_create(&th[t], NULL, mt_run, &jobs[t]);
 	}
 	struct dime_stats s0, s1;
+	struct rusage u0, u1;
 	pthread_barrier_wait(&ready);
 	dime_region_stats(dr, &s0);
+	double tlb0 = tlb_shootdowns();
+	getrusage(RUSAGE_SELF, &u0);
 	uint64_t t0 = now();
 	pthread_barrier_wait(&go);
 	pthread_barrier_wait(&done);
 	uint64_t t1 = now();
+	getrusage(RUSAGE_SELF, &u1);
+	double tlb1 = tlb_shootdowns();
 	dime_region_stats(dr, &s1);
 	for (int t = 0; t < nthreads; t++)
 		pthread_join(th[t], NULL);
 	double faults = (double)(s1.remote_faults - s0.remote_faults);
 	put("faults_per_s", faults / (ns((double)(t1 - t0)) / 1e9));
 	put("faults_per_access", faults / ((double)nthreads * PER_THREAD * PASSES));
+	put("tlb_per_fault", (tlb1 - tlb0) / faults);
+	put("switches_per_fault", (double)(u1.ru_nvcsw - u0.ru_nvcsw + u1.ru_nivcsw - u0.ru_nivcsw) /
+					  faults);
 	dime_region_destroy(dr);
 }
 

@@ -208,6 +208,17 @@ static void report_other(void)
 		snprintf(w, sizeof(w), "remote faults/s, %s, 2 threads", modes[m]);
 		row(w, "1/s", V(l2, "faults_per_s"), "1 thread", R(l2, "faults_per_s", l1, "faults_per_s"),
 		    ">=1.4", "");
+		for (int t = 0; t < 2; t++) {
+			const char *l = t ? l2 : l1;
+			snprintf(w, sizeof(w), "  %s, %d thread%s: TLB shootdowns per fault", modes[m],
+				 t + 1, t ? "s" : "");
+			row(w, "1", V(l, "tlb_per_fault"), "-", NAN, "",
+			    "~9 us each while a sibling runs (x86 only)");
+			snprintf(w, sizeof(w), "  %s, %d thread%s: context switches per fault", modes[m],
+				 t + 1, t ? "s" : "");
+			row(w, "1", V(l, "switches_per_fault"), "-", NAN, "",
+			    m ? "lock waits" : "2 per fault: sleep, wake");
+		}
 	}
 }
 

@@ -13,12 +13,12 @@
  * dime's floor), the move waits: the region keeps a count of evictions due
  * (evict_due), and the due pages leave together, runs of consecutive pages
  * in one call, once more than a quarter of the budget (at most
- * EVICT_SLACK) is due, or when a handler thread runs out of faults to
- * serve. Until then they stay mapped and LOCAL, so an access to one does
- * not fault: at most EVICT_SLACK pages beyond the budget are mapped, and a
- * cyclic sweep over twice the budget still faults on every access. A page
- * is EVICTING only while a thread moves it, so nothing ever waits on a due
- * eviction. */
+ * EVICT_SLACK) is due, or when a handler thread has had no fault to
+ * serve for a millisecond (server.c). Until then they stay mapped and
+ * LOCAL, so an access to one does not fault: at most EVICT_SLACK pages
+ * beyond the budget are mapped, and a cyclic sweep over twice the budget
+ * still faults on every access. A page is EVICTING only while a thread
+ * moves it, so nothing ever waits on a due eviction. */
 #include "clock.h"
 #include "delay.h"
 #include "instance.h"
@@ -182,11 +182,12 @@ static void evict(struct region *r, size_t *pg, unsigned n, bool observed)
 	uint64_t t0 = clock_ticks();
 	bool ok[OBSERVE_MAX];
 	qsort(pg, n, sizeof(*pg), cmp_size);
+	bool cleared = page_out_clear(r, pg, n);
 	for (unsigned i = 0; i < n;) {
 		unsigned run = 1;
 		while (i + run < n && pg[i + run] == pg[i] + run)
 			run++;
-		size_t done = page_out_run(r, pg[i], run);
+		size_t done = page_out_run(r, pg[i], run, cleared);
 		for (size_t k = 0; k < done; k++)
 			ok[i + k] = true;
 		if (done < run) {

@@ -262,10 +262,17 @@ void policy_stop(struct region *r);
 /* Moves page pg into the store. Returns true if the page's bytes are now
  * safe in the store (or there were none). */
 bool page_out(struct region *r, size_t pg);
-/* Moves pages [pg, pg+n) into the store in as few calls as it can. Returns
- * how many from pg on are done; page_out() takes over at the first it
- * could not move. */
-size_t page_out_run(struct region *r, size_t pg, size_t n);
+/* Drops the stale copies in the store slots of the sorted pages pg[0..n),
+ * all EVICTING, every run of them in one call: the kernel then flushes the
+ * TLB once, not once per run (with another thread running on another
+ * CPU, each flush is a shootdown). Whether it did (else each run's
+ * page-out drops its own). */
+bool page_out_clear(struct region *r, const size_t *pg, unsigned n);
+/* Moves pages [pg, pg+n) into the store in as few calls as it can, their
+ * slots already emptied if `cleared` (page_out_clear()). Returns how many
+ * from pg on are done; page_out() takes over at the first it could not
+ * move. */
+size_t page_out_run(struct region *r, size_t pg, size_t n, bool cleared);
 /* Maps page pg from the store (remote) or zeroes (untouched), then wakes
  * the threads waiting for it if `wake` (else the caller must). */
 void page_in(struct region *r, size_t pg, bool from_store, bool write, bool wake);

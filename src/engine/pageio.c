@@ -30,6 +30,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* A page-out may race with the region's destruction (a handler doing
@@ -180,7 +182,45 @@ bool page_out(struct region *r, size_t pg)
 	return false;
 }
 
-size_t page_out_run(struct region *r, size_t pg, size_t n)
+/* process_madvise() on the calling thread's own memory (Linux 6.15). */
+#ifndef PIDFD_SELF_THREAD
+#define PIDFD_SELF_THREAD -10000
+#endif
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440
+#endif
+
+bool page_out_clear(struct region *r, const size_t *pg, unsigned n)
+{
+	static _Atomic bool unsupported;
+	enum { MAX_RUNS = 64 };
+	size_t ps = engine.page_size, total = 0;
+	if (!engine.use_move || !r->copy_in || r->mm ||
+	    atomic_load_explicit(&unsupported, memory_order_relaxed))
+		return false;
+	struct iovec iov[MAX_RUNS];
+	unsigned k = 0;
+	for (unsigned i = 0; i < n;) {
+		unsigned run = 1;
+		while (i + run < n && pg[i + run] == pg[i] + run)
+			run++;
+		if (k == MAX_RUNS)
+			return false;
+		iov[k++] = (struct iovec){ (void *)(r->store + pg[i] * ps), run * ps };
+		total += run * ps;
+		i += run;
+	}
+	if (k < 2)
+		return false; /* one run: page_out_run()'s own call is as good */
+	long got = syscall(SYS_process_madvise, PIDFD_SELF_THREAD, iov, (size_t)k, MADV_DONTNEED, 0u);
+	if (got == (long)total)
+		return true;
+	if (got < 0 && errno != EINTR && errno != EAGAIN)
+		atomic_store_explicit(&unsupported, true, memory_order_relaxed);
+	return false;
+}
+
+size_t page_out_run(struct region *r, size_t pg, size_t n, bool cleared)
 {
 	size_t ps = engine.page_size, done = 0;
 	if (!engine.use_move)
@@ -190,7 +230,7 @@ size_t page_out_run(struct region *r, size_t pg, size_t n)
 	 * EEXIST: the kernel can report EEXIST for a page it has just moved
 	 * (see page_left()), and dropping the slot then would drop the
 	 * page's only bytes. */
-	if (r->copy_in)
+	if (r->copy_in && !cleared)
 		discard(r, r->store + pg * ps, n * ps);
 	while (done < n) {
 		size_t off = (pg + done) * ps;

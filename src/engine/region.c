@@ -1,4 +1,5 @@
 /* Regions: the program-visible range, its store, page states, policy. */
+#define _GNU_SOURCE /* PTHREAD_MUTEX_ADAPTIVE_NP */
 #include "book.h"
 #include "clock.h"
 #include "heap.h"
@@ -14,6 +15,20 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+/* The region lock spins briefly before it sleeps: it is held for well
+ * under a microsecond, while a sleeper costs the unlocker a futex wake and
+ * itself a wake-up, ~60 us when the waker runs on the other vCPU of this
+ * kind of VM. With two threads faulting, 3-12% of the faults found the
+ * lock taken and 1-2% slept; spinning leaves next to none asleep. */
+static void region_lock_init(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+}
 
 /* Maps `size` bytes aligned to `align` (a power of two). */
 static uintptr_t map_range(size_t size, size_t align)
@@ -136,7 +151,7 @@ int region_new(const struct dime_params *p, struct server *s, struct region **ou
 	r->ctr = &r->own_counters;
 	r->link = &r->link_free_at;
 	r->heap_arena = -1;
-	pthread_mutex_init(&r->lock, NULL);
+	region_lock_init(&r->lock);
 	region_set_delay(r);
 
 	int err = -ENOMEM;
@@ -204,7 +219,7 @@ int region_adopt(const struct dime_params *p, struct server *s, uintptr_t base,
 	r->ctr = &r->own_counters;
 	r->link = &r->link_free_at;
 	r->heap_arena = -1;
-	pthread_mutex_init(&r->lock, NULL);
+	region_lock_init(&r->lock);
 	region_set_delay(r);
 	int err = -ENOMEM;
 	r->state = book_alloc(r->npages);
@@ -286,7 +301,7 @@ int region_rebuild(struct region *r)
 	if (fd < 0)
 		return -errno;
 
-	pthread_mutex_init(&r->lock, NULL);
+	region_lock_init(&r->lock);
 	policy_stop(r);
 	int err = policy_start(r);
 	if (err) {

@@ -25,8 +25,9 @@
  *
  * A handler reads without blocking first: after resolving a fault it is
  * preempted by the thread it woke, and when it runs again the next fault
- * is usually queued already. Only when there is none does it do the
- * region's deferred evictions (fault.c) and poll(). */
+ * is usually queued already. Only when there is none does it poll(), and
+ * only when none comes for IDLE_MS does it do the region's deferred
+ * evictions (fault.c). */
 #define _GNU_SOURCE
 #include "clock.h"
 #include "internal.h"
@@ -56,6 +57,7 @@ enum {
 	WATCH_STUCK = 2,
 	FAIR_NS = 1000000000, /* how long handlers stay normal threads */
 	MAX_HANDLERS = 64,
+	IDLE_MS = 1,          /* no fault for this long: do the deferred evictions */
 };
 
 struct handler {
@@ -263,10 +265,18 @@ static void *handler_main(void *arg)
 				continue;
 			}
 		}
-		/* No fault waiting: a good time for deferred work. */
-		drain_all(s);
+		/* No fault waiting. Deferred evictions wait for a quiet
+		 * moment: between two faults of a stream they would leave a
+		 * page or two at a time, each move a TLB shootdown of the
+		 * other vCPU while another thread of the process runs there;
+		 * in a stream they leave in chunks from the fault path. */
 		struct pollfd p = { .fd = s->uffd, .events = POLLIN };
-		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+		int ready = poll(&p, 1, IDLE_MS);
+		if (ready == 0) {
+			drain_all(s);
+			ready = poll(&p, 1, -1);
+		}
+		if (ready < 0 && errno != EINTR)
 			return NULL;
 		if (p.revents & (POLLERR | POLLNVAL))
 			return NULL;
