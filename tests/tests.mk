@@ -5,13 +5,13 @@
 TEST_DIRS := $(sort $(dir $(wildcard tests/*/*.c)))
 TEST_BINS := $(patsubst tests/%/,$(BUILD)/tests/%,$(TEST_DIRS))
 
-$(BUILD)/tests/%: tests/%/*.c tests/helpers.h $(LIB)
+$(BUILD)/tests/%: tests/%/*.c $(wildcard tests/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -Itests -o $@ $(filter %.c,$^) -L$(BUILD) -ldime \
 		-Wl,-rpath,'$$ORIGIN/..' -lcriterion $(LDLIBS)
 
 # The control plane is not in libdime: its tests link its objects.
-$(BUILD)/tests/control: tests/control/*.c tests/helpers.h $(LIB) $(CONTROL_OBJ)
+$(BUILD)/tests/control: tests/control/*.c $(wildcard tests/*.h) $(LIB) $(CONTROL_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -Itests -o $@ $(filter %.c %.o,$^) -L$(BUILD) -ldime \
 		-Wl,-rpath,'$$ORIGIN/..' -lcriterion $(LDLIBS)

@@ -7,7 +7,7 @@
  * command, which says so. */
 #define _GNU_SOURCE
 #include "harness.h"
-#include "../src/control/table.h"
+#include "table-peek.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -385,28 +385,6 @@ Test(attach_instance, killed_agent_is_cleaned_up_by_the_next_command)
 	target_finish(&t);
 }
 
-/* The table of the tests' control directory, mapped read-only: looking at
- * it runs no sweep, as any dime command would. */
-static const struct ctl_table *table_peek(void)
-{
-	char path[256];
-	snprintf(path, sizeof(path), "%s/dime/table", xdg);
-	int fd = open(path, O_RDONLY);
-	cr_assert_geq(fd, 0, "%s", path);
-	void *p = mmap(NULL, sizeof(struct ctl_table), PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	cr_assert_neq(p, MAP_FAILED);
-	return p;
-}
-
-static const struct ctl_member *member_peek(const struct ctl_table *t, pid_t pid)
-{
-	for (int i = 0; i < CTL_MAX_MEMBERS; i++)
-		if (atomic_load(&t->mem[i].pid) == pid)
-			return &t->mem[i];
-	return NULL;
-}
-
 Test(attach_instance, killed_agent_is_reaped_by_the_instances_live_process)
 {
 	skip_unless_root();
@@ -423,7 +401,9 @@ Test(attach_instance, killed_agent_is_reaped_by_the_instances_live_process)
 	cr_assert_eq(r.status, 0, "%s", r.out);
 	passes(&t, 1);
 	pid_t agent = agent_of(t.pid);
-	const struct ctl_table *tab = table_peek();
+	char dir[256];
+	snprintf(dir, sizeof(dir), "%s/dime", xdg);
+	const struct ctl_table *tab = table_peek_at(dir);
 	kill(agent, SIGKILL);
 	/* No dime command from here on: the run's process removes the
 	 * member whose agent died, and then holds the whole budget. */

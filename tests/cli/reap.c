@@ -4,7 +4,7 @@
  * the next command then says what was removed. */
 #define _GNU_SOURCE
 #include "control.h"
-#include "../src/control/table.h"
+#include "table-peek.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -12,28 +12,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
-
-/* The table, mapped read-only: looking runs no sweep, as a command would. */
-static const struct ctl_table *table_peek(void)
-{
-	const char *dir = strchr(control_env()[0], '=') + 1;
-	char path[4200];
-	snprintf(path, sizeof(path), "%s/table", dir);
-	int fd = open(path, O_RDONLY);
-	cr_assert_geq(fd, 0, "%s", path);
-	void *p = mmap(NULL, sizeof(struct ctl_table), PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	cr_assert_neq(p, MAP_FAILED);
-	return p;
-}
-
-static const struct ctl_member *member_peek(const struct ctl_table *t, pid_t pid)
-{
-	for (int i = 0; i < CTL_MAX_MEMBERS; i++)
-		if (atomic_load(&t->mem[i].pid) == pid)
-			return &t->mem[i];
-	return NULL;
-}
 
 static void sleep_ms(long ms)
 {
@@ -49,7 +27,7 @@ Test(reap, a_killed_process_leaves_the_budget_without_a_command)
 	ctl_wait_faults(0, 2000);
 	int pids[2];
 	cr_assert_eq(ctl_row_pids(0, pids, 2), 2);
-	const struct ctl_table *t = table_peek();
+	const struct ctl_table *t = table_peek_at(strchr(control_env()[0], '=') + 1);
 	/* The whole of one run dies: its dime, then its program (the
 	 * second member, whichever run that is). */
 	kill(b.dime, SIGKILL);
