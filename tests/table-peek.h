@@ -8,6 +8,8 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -29,4 +31,26 @@ static inline const struct ctl_member *member_peek(const struct ctl_table *t, pi
 		if (atomic_load(&t->mem[i].pid) == pid)
 			return &t->mem[i];
 	return NULL;
+}
+
+/* The pid list of one instance's row in `dime config`'s printed table
+ * (DiME's layout, header line first): up to max pids, their count. */
+static inline int table_text_row_pids(char *text, int instance, int *pids, int max)
+{
+	int n = 0;
+	for (char *line = strchr(text, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+		/* DiME's columns: the pid list starts after five of them. */
+		enum { PIDS_AT = 11 + 1 + 10 + 1 + 13 + 1 + 12 + 1 + 16 + 1 };
+		char *p = line + 1;
+		int id;
+		if (sscanf(p, "%d", &id) != 1 || id != instance)
+			continue;
+		p += PIDS_AT;
+		while (n < max && *p >= '0' && *p <= '9') {
+			pids[n++] = (int)strtol(p, &p, 10);
+			if (*p == ',')
+				p++;
+		}
+	}
+	return n;
 }

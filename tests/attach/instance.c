@@ -86,22 +86,7 @@ static int row_pids(int instance, int *pids, int max)
 	struct run r = DIME("config");
 	cr_assert_eq(r.status, 0, "%s", r.out);
 	cr_assert_eq(strncmp(r.out, HEADER, strlen(HEADER)), 0, "%s", r.out);
-	int n = 0;
-	for (char *line = strchr(r.out, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
-		/* DiME's columns: the pid list starts after five of them. */
-		enum { PIDS_AT = 11 + 1 + 10 + 1 + 13 + 1 + 12 + 1 + 16 + 1 };
-		char *p = line + 1;
-		int id;
-		if (sscanf(p, "%d", &id) != 1 || id != instance)
-			continue;
-		p += PIDS_AT;
-		while (n < max && *p >= '0' && *p <= '9') {
-			pids[n++] = (int)strtol(p, &p, 10);
-			if (*p == ',')
-				p++;
-		}
-	}
-	return n;
+	return table_text_row_pids(r.out, instance, pids, max);
 }
 
 static bool has_pid(const int *pids, int n, pid_t pid)

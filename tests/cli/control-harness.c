@@ -1,6 +1,7 @@
 /* See control.h. */
 #define _GNU_SOURCE
 #include "control.h"
+#include "table-peek.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -163,21 +164,7 @@ struct inst_stats ctl_wait_faults(int instance, uint64_t n)
 int ctl_row_pids(int instance, int *pids, int max)
 {
 	char *t = ctl_table_text();
-	int n = 0;
-	for (char *line = strchr(t, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
-		/* DiME's columns: the pid list starts after five of them. */
-		enum { PIDS_AT = 11 + 1 + 10 + 1 + 13 + 1 + 12 + 1 + 16 + 1 };
-		char *p = line + 1;
-		int id;
-		if (sscanf(p, "%d", &id) != 1 || id != instance)
-			continue;
-		p += PIDS_AT;
-		while (n < max && *p >= '0' && *p <= '9') {
-			pids[n++] = (int)strtol(p, &p, 10);
-			if (*p == ',')
-				p++;
-		}
-	}
+	int n = table_text_row_pids(t, instance, pids, max);
 	free(t);
 	return n;
 }
