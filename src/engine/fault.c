@@ -151,7 +151,7 @@ static void take_due(struct region *r, struct outgoing *o, unsigned n)
 				r->state[p] = PAGE_REMOTE;
 				r->local_count--;
 				r->evict_due--;
-				if (trace_on() && !r->calib) {
+				if (region_traced(r)) {
 					uint64_t now = clock_ticks();
 					trace_evict(r, p, now, now); /* in the store already */
 				}
@@ -223,7 +223,7 @@ static void evict(struct region *r, size_t *pg, unsigned n, bool observed)
 		RCTR_LOCAL_ADD(r, failed, local);
 	}
 	uint64_t per = (clock_ticks() - t0) / n;
-	if (trace_on() && !r->calib && !observed)
+	if (region_traced(r) && !observed)
 		for (unsigned i = 0; i < n; i++)
 			if (ok[i])
 				trace_evict(r, pg[i], t0 + i * per, t0 + (i + 1) * per);
@@ -443,7 +443,7 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	if (remote)
 		RCTR_ADD(r, fault_hist[ctr_hist_bucket(clock_ticks_to_ns(
 				    clock_ticks() + r->costs.post - t_begin))], 1);
-	if (trace_on() && !r->calib)
+	if (region_traced(r))
 		fault_trace(r, remote ? TRACE_REMOTE : TRACE_FIRST_TOUCH, pg, t_begin, t_seen, spun,
 			    delayed ? clock_ticks_to_ns(r->transfer_ticks) : 0);
 	/* The page is LOCAL before its thread runs again: on a handler's CPU

@@ -28,7 +28,7 @@ void soft_fault(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	pthread_mutex_unlock(&r->lock);
 	/* Counted before the page-in wakes the thread (see fault_resolve). */
 	RCTR_ADD(r, soft_faults, 1);
-	if (trace_on() && !r->calib)
+	if (region_traced(r))
 		fault_trace(r, TRACE_SOFT, pg, t_seen - r->costs.pre, t_seen, 0, 0);
 	page_in(r, pg, true, write, false);
 	uint64_t t_done = clock_ticks();

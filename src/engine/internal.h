@@ -176,6 +176,13 @@ struct region {
 	unsigned id;                     /* slot in the region table */
 };
 
+/* Whether this region's faults and evictions go to the trace: tracing on,
+ * and not a start-up calibration region (its faults are dime's own). */
+static inline bool region_traced(const struct region *r)
+{
+	return trace_on() && !r->calib;
+}
+
 /* Adding to every counter set of a region. */
 #define RCTR_EACH(r, c_, stmt)                                                          \
 	do {                                                                             \
