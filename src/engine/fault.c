@@ -315,10 +315,20 @@ static uint64_t wait_deadline(struct region *r, uint64_t deadline)
 	return spun;
 }
 
-void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
+/* When the fault began: its page-fault event less the calibrated entry
+ * into the kernel, or else one calibrated trap and wake-up before its
+ * handler saw it. */
+static uint64_t fault_begin(const struct region *r, uint64_t t_seen, uint64_t t_began)
 {
-	/* The fault began one trap (and wake-up) before the handler saw it. */
-	uint64_t t_begin = t_seen - r->costs.pre;
+	if (!t_began)
+		return t_seen - r->costs.pre;
+	uint64_t t = t_began - r->server->costs.entry;
+	return (int64_t)(t - t_seen) > 0 ? t_seen : t;
+}
+
+void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen, uint64_t t_began)
+{
+	uint64_t t_begin = fault_begin(r, t_seen, t_began);
 	enum page_state st;
 
 	pthread_mutex_lock(&r->lock);
@@ -431,6 +441,8 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	 * once and may look at the counters before this one runs again. */
 	if (remote) {
 		RCTR_ADD(r, remote_faults, 1);
+		if (t_began)
+			RCTR_ADD(r, clocked_faults, 1);
 		if (r->inst)
 			instance_count_fault(r);
 	} else {
@@ -472,6 +484,8 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 			r->calib->evict[r->calib->n] = t_evict;
 		if (r->calib->pagein_end)
 			r->calib->pagein_end[r->calib->n] = t_done;
+		if (r->calib->began)
+			r->calib->began[r->calib->n] = t_began;
 		r->calib->n++;
 	}
 

@@ -59,7 +59,9 @@ enum page_state {
  *   pre     from the faulting access to the handler seeing the fault,
  *   post    from starting the page-in to the program running again,
  *   handoff the part of post the handler can time: the page-in itself,
- *   floor   the whole remote fault at zero configured delay.
+ *   floor   the whole remote fault at zero configured delay,
+ *   entry   from the faulting access to the kernel's page-fault event
+ *           (thread mode with the fault clock, faultclock.h; else 0).
  * pre, post and handoff grow with the time a fault waits (measured here:
  * 7.3 us at a 5 us fetch, 9.5 us at 80 us), so they are measured at zero
  * delay and at two fetch times, at[0] near the floor and at[1] four times
@@ -69,7 +71,7 @@ struct cost_point {
 	uint64_t fetch, pre, post, handoff;
 };
 struct server_costs {
-	uint64_t pre, post, handoff, floor;
+	uint64_t pre, post, handoff, floor, entry;
 	struct cost_point at[2]; /* fetch 0: not measured */
 };
 
@@ -89,6 +91,7 @@ struct calib_log {
 	uint64_t *seen, *pagein; /* ticks: handler saw the fault / started page-in */
 	uint64_t *evict;         /* ticks the fault spent moving victims out, or NULL */
 	uint64_t *pagein_end;    /* ticks: page-in done, or NULL */
+	uint64_t *began;         /* ticks: the fault's page-fault event, 0 if none; or NULL */
 };
 
 /* The address space of a region that is not this process's own: `dime
@@ -247,8 +250,10 @@ static inline bool region_pinned(const struct region *r, size_t pg)
 
 /* --- fault.c ------------------------------------------------------------- */
 /* Resolves a missing-page fault at page `pg` of r, which its handler saw
- * at tick `t_seen`. `write` says whether it was a write fault. */
-void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen);
+ * at tick `t_seen`. `write` says whether it was a write fault. `t_began`:
+ * the tick of the kernel's page-fault event for it (faultclock.h), or 0
+ * when unknown (the calibrated `pre` then says when it began). */
+void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen, uint64_t t_began);
 /* Does the evictions r has deferred. Any thread not holding r->lock. */
 void fault_drain(struct region *r);
 /* Records a fault about to be paged in (trace.h), when tracing is on:

@@ -1,0 +1,247 @@
+/* When each fault began: the kernel's page-fault event, sampled.
+ *
+ * PERF_COUNT_SW_PAGE_FAULTS fires at the top of the architecture's fault
+ * handler (x86 do_user_addr_fault, arm64 do_page_fault), before the fault
+ * reaches userfaultfd, also for the kernel's own accesses in system calls.
+ * With a sample period of 1 every page fault of the process writes
+ * {pid, tid, time, address} to a ring buffer; the time is
+ * CLOCK_MONOTONIC_RAW, the clock the tick counter is calibrated against
+ * (clock.c). A handler that reads a fault of thread T at page P drains the
+ * rings and takes T's latest sample if it is at P (T sleeps in that fault,
+ * so its latest sample is that fault's).
+ *
+ * One event per CPU, each for this process's threads on that CPU: a
+ * per-task event that follows new threads (inherit) cannot be mmap'd, a
+ * per-CPU one can. The events follow the thread that opened them and every
+ * thread it creates afterwards (inherit_thread: not fork()ed children, which
+ * open their own); the preload opens them in the main thread before the
+ * program runs, the library when its first thread-mode region is created.
+ *
+ * Off, and every fault estimated from the calibrated `pre` as before, when
+ * perf_event_open() is not allowed (perf_event_paranoid > 2 without
+ * CAP_PERFMON, a seccomp filter); with paranoid 2 only user-mode faults
+ * are sampled (faults of system calls are estimated). A sample lost to a
+ * full ring leaves its fault estimated too.
+ *
+ * Cost, measured on the 2-vCPU VM: about 1 us per page fault of the
+ * process, in the faulting thread. For a remote fault it is part of
+ * dime's handling inside the emulated time (calibration runs with the
+ * events on), so it raises the floor, not the configured fetch times.
+ *
+ * Locking: `lock` serialises draining the rings and the table of latest
+ * samples; handler threads take it, never while holding a region lock.
+ * Opened and re-opened (fork child) under engine.lock, before any handler
+ * of the process runs. */
+#define _GNU_SOURCE
+#include "faultclock.h"
+#include "clock.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+	MAX_CPUS = 256,
+	RING_PAGES = 8,     /* data pages per CPU (a power of two): 1024 samples */
+	SLOTS = 1024,       /* latest sample per thread, by tid % SLOTS */
+};
+/* A sample older than this does not belong to the fault asked about (its
+ * own was lost): no fault waits that long for its handler. */
+#define AGE_MAX_NS 1000000000ull
+
+/* PERF_RECORD_SAMPLE with PERF_SAMPLE_TID | PERF_SAMPLE_TIME |
+ * PERF_SAMPLE_ADDR, after its header. */
+struct sample {
+	uint32_t pid, tid;
+	uint64_t time, addr;
+};
+
+struct slot {
+	pid_t tid; /* 0: empty */
+	uintptr_t page;
+	uint64_t time; /* CLOCK_MONOTONIC_RAW ns */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pid_t owner; /* the process that opened the events */
+	int n;       /* events open */
+	int fd[MAX_CPUS];
+	struct perf_event_mmap_page *ring[MAX_CPUS];
+	size_t map_bytes;
+	struct slot slot[SLOTS];
+	uint64_t measured, estimated;
+} fc = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static uint64_t raw_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int open_event(int cpu, bool kernel)
+{
+	struct perf_event_attr a;
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.type = PERF_TYPE_SOFTWARE;
+	a.config = PERF_COUNT_SW_PAGE_FAULTS;
+	a.sample_period = 1;
+	a.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_ADDR;
+	a.use_clockid = 1;
+	a.clockid = CLOCK_MONOTONIC_RAW;
+	a.inherit = 1;
+	a.inherit_thread = 1;
+	a.exclude_hv = 1;
+	a.exclude_kernel = !kernel;
+	/* Nobody polls the rings: no wake-up before one is full. */
+	a.watermark = 1;
+	a.wakeup_watermark = (uint32_t)(RING_PAGES * engine.page_size);
+	return (int)syscall(SYS_perf_event_open, &a, 0, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+/* Closes what is open. A fork()ed child closes its parent's descriptors
+ * but has no rings to unmap: the kernel maps them VM_DONTCOPY, and their
+ * addresses may hold the child's own mappings by now. */
+static void close_all(void)
+{
+	bool mapped = fc.owner == getpid();
+	for (int i = 0; i < fc.n; i++) {
+		if (mapped)
+			munmap(fc.ring[i], fc.map_bytes);
+		close(fc.fd[i]);
+	}
+	fc.n = 0;
+	memset(fc.slot, 0, sizeof(fc.slot));
+}
+
+/* Opens one event per CPU, kernel-mode faults included if `kernel`.
+ * 0, or -errno with nothing left open. */
+static int open_all(bool kernel)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	if (ncpu < 1 || ncpu > MAX_CPUS)
+		return -ERANGE;
+	fc.map_bytes = (1 + RING_PAGES) * engine.page_size;
+	fc.owner = getpid();
+	for (int cpu = 0; cpu < ncpu; cpu++) {
+		int fd = open_event(cpu, kernel);
+		if (fd < 0 && (errno == ENODEV || errno == ENXIO))
+			continue; /* offline */
+		if (fd < 0) {
+			int err = -errno;
+			close_all();
+			return err;
+		}
+		void *ring = mmap(NULL, fc.map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (ring == MAP_FAILED) {
+			int err = -errno;
+			close(fd);
+			close_all();
+			return err;
+		}
+		fc.fd[fc.n] = fd;
+		fc.ring[fc.n++] = ring;
+	}
+	return fc.n ? 0 : -ENODEV;
+}
+
+void faultclock_open(void)
+{
+	if (fc.n && fc.owner == getpid())
+		return;
+	/* A fork()ed child's copy may be held by a thread that is gone. */
+	pthread_mutex_init(&fc.lock, NULL);
+	close_all();
+	fc.measured = fc.estimated = 0;
+	if (getenv("DIME_NO_FAULTCLOCK"))
+		return;
+	if (open_all(true) != 0)
+		open_all(false);
+}
+
+bool faultclock_on(void)
+{
+	return fc.n > 0;
+}
+
+/* Copies len bytes at ring offset `off` (wrapping) into dst. */
+static void ring_read(const struct perf_event_mmap_page *pg, uint64_t off, void *dst, size_t len)
+{
+	const unsigned char *data = (const unsigned char *)pg + pg->data_offset;
+	uint64_t size = pg->data_size, at = off & (size - 1);
+	size_t first = len < size - at ? len : (size_t)(size - at);
+	memcpy(dst, data + at, first);
+	memcpy((unsigned char *)dst + first, data, len - first);
+}
+
+/* Takes every new record of one ring into the table. fc.lock held. */
+static void drain(struct perf_event_mmap_page *pg)
+{
+	uint64_t head = __atomic_load_n(&pg->data_head, __ATOMIC_ACQUIRE);
+	uint64_t tail = pg->data_tail;
+	while (tail < head) {
+		struct perf_event_header h;
+		ring_read(pg, tail, &h, sizeof(h));
+		if (h.size < sizeof(h))
+			break; /* cannot happen; do not loop on it */
+		if (h.type == PERF_RECORD_SAMPLE && h.size >= sizeof(h) + sizeof(struct sample)) {
+			struct sample s;
+			ring_read(pg, tail + sizeof(h), &s, sizeof(s));
+			struct slot *sl = &fc.slot[s.tid % SLOTS];
+			sl->tid = (pid_t)s.tid;
+			sl->page = (uintptr_t)s.addr & ~(uintptr_t)(engine.page_size - 1);
+			sl->time = s.time;
+		} else if (h.type == PERF_RECORD_LOST) {
+			/* Samples were dropped here: a thread's latest in the
+			 * table may be older than its latest fault. */
+			memset(fc.slot, 0, sizeof(fc.slot));
+		}
+		tail += h.size;
+	}
+	__atomic_store_n(&pg->data_tail, head, __ATOMIC_RELEASE);
+}
+
+bool faultclock_began(pid_t tid, uintptr_t page, uint64_t *t_began)
+{
+	if (!fc.n)
+		return false;
+	pthread_mutex_lock(&fc.lock);
+	for (int i = 0; i < fc.n; i++)
+		drain(fc.ring[i]);
+	struct slot *sl = &fc.slot[(uint32_t)tid % SLOTS];
+	bool hit = tid && sl->tid == tid && sl->page == page;
+	uint64_t t = sl->time;
+	if (hit)
+		sl->tid = 0;
+	uint64_t now_raw = raw_ns(), now = clock_ticks();
+	if (hit && now_raw - t > AGE_MAX_NS && (int64_t)(now_raw - t) > 0)
+		hit = false;
+	if (hit)
+		fc.measured++;
+	else
+		fc.estimated++;
+	pthread_mutex_unlock(&fc.lock);
+	if (!hit)
+		return false;
+	/* Only the sample's age goes through the tick rate: the two clocks
+	 * drift apart over seconds, not over a fault. */
+	int64_t age = (int64_t)(now_raw - t);
+	*t_began = now - clock_ns_to_ticks(age > 0 ? (uint64_t)age : 0);
+	return true;
+}
+
+void faultclock_counts(uint64_t *measured, uint64_t *estimated)
+{
+	pthread_mutex_lock(&fc.lock);
+	*measured = fc.measured;
+	*estimated = fc.estimated;
+	pthread_mutex_unlock(&fc.lock);
+}
