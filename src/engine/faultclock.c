@@ -10,7 +10,16 @@
  * rings and takes T's latest sample if it is at P (T sleeps in that fault,
  * so its latest sample is that fault's).
  *
- * One event per CPU, each for this process's threads on that CPU: a
+ * The end of a fault is timed too: PERF_COUNT_SW_PAGE_FAULTS_MIN and _MAJ
+ * fire when a fault completes (for a userfaultfd fault, when the retry after
+ * the handler's wake-up has found the page), into the same ring. A handler
+ * leaves what it expects of a fault's end before it wakes the thread
+ * (faultclock_expect_end()); the drain that finds the end sample hands the
+ * difference to the region's delay debt (fault_end_measured()), so the
+ * faulting thread's own wake-up, the one part of a fault no handler can
+ * time, is made up by later faults like any other lateness.
+ *
+ * Events per CPU, each for this process's threads on that CPU: a
  * per-task event that follows new threads (inherit) cannot be mmap'd, a
  * per-CPU one can. The events follow the thread that opened them and every
  * thread it creates afterwards (inherit_thread: not fork()ed children, which
@@ -23,10 +32,12 @@
  * are sampled (faults of system calls are estimated). A sample lost to a
  * full ring leaves its fault estimated too.
  *
- * Cost, measured on the 2-vCPU VM: about 1 us per page fault of the
- * process, in the faulting thread. For a remote fault it is part of
- * dime's handling inside the emulated time (calibration runs with the
- * events on), so it raises the floor, not the configured fetch times.
+ * Cost, measured on the 2-vCPU VM: about 1.7 us per page fault of the
+ * process (two samples), in the faulting thread. For a remote fault it is
+ * part of dime's handling inside the emulated time (calibration runs with
+ * the events on), so it raises the floor, not the configured fetch times.
+ * The events run only once a region has a fetch time to emulate
+ * (faultclock_need()): a process emulating no delay does not pay.
  *
  * Locking: `lock` serialises draining the rings and the table of latest
  * samples; handler threads take it, never while holding a region lock.
@@ -39,8 +50,10 @@
 
 #include <errno.h>
 #include <linux/perf_event.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -55,28 +68,42 @@ enum {
  * own was lost): no fault waits that long for its handler. */
 #define AGE_MAX_NS 1000000000ull
 
-/* PERF_RECORD_SAMPLE with PERF_SAMPLE_TID | PERF_SAMPLE_TIME |
- * PERF_SAMPLE_ADDR, after its header. */
+/* PERF_RECORD_SAMPLE with PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TID |
+ * PERF_SAMPLE_TIME | PERF_SAMPLE_ADDR, after its header. */
 struct sample {
+	uint64_t id;
 	uint32_t pid, tid;
 	uint64_t time, addr;
 };
 
+/* What a thread's latest fault left: its start, and what its end is
+ * expected to be. Slots are indexed by tid % SLOTS; a colliding thread
+ * takes the slot over (its predecessor's faults are then estimated). */
 struct slot {
 	pid_t tid; /* 0: empty */
 	uintptr_t page;
-	uint64_t time; /* CLOCK_MONOTONIC_RAW ns */
+	uint64_t time; /* CLOCK_MONOTONIC_RAW ns; 0: consumed */
+	/* Set by faultclock_expect_end(), cleared when the end arrives. */
+	struct region *end_region;
+	unsigned end_id;
+	uintptr_t end_page;
+	uint64_t end_t_done;
+	int end_calib; /* index in the region's calibration log, or -1 */
 };
+
+enum { EV_BEGIN, EV_MIN, EV_MAJ, EV_N };
 
 static struct {
 	pthread_mutex_t lock;
 	pid_t owner; /* the process that opened the events */
-	int n;       /* events open */
-	int fd[MAX_CPUS];
+	int n;       /* CPUs with events open */
+	bool running;   /* enabled (faultclock_need()) */
+	int fd[MAX_CPUS][EV_N]; /* [EV_BEGIN] owns the ring */
 	struct perf_event_mmap_page *ring[MAX_CPUS];
 	size_t map_bytes;
 	struct slot slot[SLOTS];
 	uint64_t measured, estimated;
+	uint64_t id[MAX_CPUS]; /* begin events' ids, one per CPU */
 } fc = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static uint64_t raw_ns(void)
@@ -86,15 +113,17 @@ static uint64_t raw_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int open_event(int cpu, bool kernel)
+static int open_event(int cpu, int config, bool kernel, bool enabled)
 {
 	struct perf_event_attr a;
 	memset(&a, 0, sizeof(a));
 	a.size = sizeof(a);
 	a.type = PERF_TYPE_SOFTWARE;
-	a.config = PERF_COUNT_SW_PAGE_FAULTS;
+	a.config = (uint64_t)config;
+	a.disabled = !enabled;
 	a.sample_period = 1;
-	a.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_ADDR;
+	a.sample_type = PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TID | PERF_SAMPLE_TIME |
+			PERF_SAMPLE_ADDR;
 	a.use_clockid = 1;
 	a.clockid = CLOCK_MONOTONIC_RAW;
 	a.inherit = 1;
@@ -116,15 +145,51 @@ static void close_all(void)
 	for (int i = 0; i < fc.n; i++) {
 		if (mapped)
 			munmap(fc.ring[i], fc.map_bytes);
-		close(fc.fd[i]);
+		for (int e = 0; e < EV_N; e++)
+			close(fc.fd[i][e]);
 	}
 	fc.n = 0;
 	memset(fc.slot, 0, sizeof(fc.slot));
 }
 
-/* Opens one event per CPU, kernel-mode faults included if `kernel`.
- * 0, or -errno with nothing left open. */
-static int open_all(bool kernel)
+/* Opens the events of one CPU into slot fc.n, the end events writing
+ * into the begin event's ring. 0 (or 1: CPU offline, nothing opened), or
+ * -errno with nothing of this CPU left open. */
+static int open_cpu(int cpu, bool kernel, bool enabled)
+{
+	static const int config[EV_N] = { PERF_COUNT_SW_PAGE_FAULTS, PERF_COUNT_SW_PAGE_FAULTS_MIN,
+					   PERF_COUNT_SW_PAGE_FAULTS_MAJ };
+	int *fd = fc.fd[fc.n], err = 0;
+	void *ring = MAP_FAILED;
+	for (int e = 0; e < EV_N; e++)
+		fd[e] = -1;
+	/* The ring first: only a mapped event takes others' output. */
+	fd[0] = open_event(cpu, config[0], kernel, enabled);
+	if (fd[0] < 0)
+		return errno == ENODEV || errno == ENXIO ? 1 : -errno;
+	ring = mmap(NULL, fc.map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd[0], 0);
+	if (ring == MAP_FAILED || ioctl(fd[0], PERF_EVENT_IOC_ID, &fc.id[fc.n]) < 0)
+		err = -errno;
+	for (int e = 1; e < EV_N && !err; e++) {
+		fd[e] = open_event(cpu, config[e], kernel, enabled);
+		if (fd[e] < 0 || ioctl(fd[e], PERF_EVENT_IOC_SET_OUTPUT, fd[0]) < 0)
+			err = -errno;
+	}
+	if (err) {
+		if (ring != MAP_FAILED)
+			munmap(ring, fc.map_bytes);
+		for (int e = 0; e < EV_N; e++)
+			if (fd[e] >= 0)
+				close(fd[e]);
+		return err;
+	}
+	fc.ring[fc.n++] = ring;
+	return 0;
+}
+
+/* Opens the events of every CPU, kernel-mode faults included if
+ * `kernel`. 0, or -errno with nothing left open. */
+static int open_all(bool kernel, bool enabled)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
 	if (ncpu < 1 || ncpu > MAX_CPUS)
@@ -132,23 +197,11 @@ static int open_all(bool kernel)
 	fc.map_bytes = (1 + RING_PAGES) * engine.page_size;
 	fc.owner = getpid();
 	for (int cpu = 0; cpu < ncpu; cpu++) {
-		int fd = open_event(cpu, kernel);
-		if (fd < 0 && (errno == ENODEV || errno == ENXIO))
-			continue; /* offline */
-		if (fd < 0) {
-			int err = -errno;
+		int err = open_cpu(cpu, kernel, enabled);
+		if (err < 0) {
 			close_all();
 			return err;
 		}
-		void *ring = mmap(NULL, fc.map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (ring == MAP_FAILED) {
-			int err = -errno;
-			close(fd);
-			close_all();
-			return err;
-		}
-		fc.fd[fc.n] = fd;
-		fc.ring[fc.n++] = ring;
 	}
 	return fc.n ? 0 : -ENODEV;
 }
@@ -163,13 +216,36 @@ void faultclock_open(void)
 	fc.measured = fc.estimated = 0;
 	if (getenv("DIME_NO_FAULTCLOCK"))
 		return;
-	if (open_all(true) != 0)
-		open_all(false);
+	/* On for the calibration that follows, or as the parent had them. */
+	bool enabled = fc.running || !fc.owner;
+	if (open_all(true, enabled) != 0)
+		open_all(false, enabled);
+	fc.running = fc.n && enabled;
+}
+
+static void set_running(bool on)
+{
+	if (!fc.n || fc.running == on)
+		return;
+	for (int i = 0; i < fc.n; i++)
+		for (int e = 0; e < EV_N; e++)
+			ioctl(fc.fd[i][e], on ? PERF_EVENT_IOC_ENABLE : PERF_EVENT_IOC_DISABLE, 0);
+	fc.running = on;
+}
+
+void faultclock_idle(void)
+{
+	set_running(false);
+}
+
+void faultclock_need(void)
+{
+	set_running(true);
 }
 
 bool faultclock_on(void)
 {
-	return fc.n > 0;
+	return fc.running;
 }
 
 /* Copies len bytes at ring offset `off` (wrapping) into dst. */
@@ -182,9 +258,31 @@ static void ring_read(const struct perf_event_mmap_page *pg, uint64_t off, void 
 	memcpy((unsigned char *)dst + first, data, len - first);
 }
 
-/* Takes every new record of one ring into the table. fc.lock held. */
-static void drain(struct perf_event_mmap_page *pg)
+/* A thread's fault ended at `t` (CLOCK_MONOTONIC_RAW): what its handler
+ * expected of that goes to the region's debt. fc.lock held. */
+static void ended(struct slot *sl, uint64_t t, uint64_t now_raw, uint64_t now)
 {
+	struct region *r = sl->end_region;
+	sl->end_region = NULL;
+	struct region *cur = atomic_load_explicit(&engine.regions[sl->end_id], memory_order_acquire);
+	if (cur != r)
+		return; /* gone meanwhile */
+	atomic_fetch_add_explicit(&r->inflight, 1, memory_order_acquire);
+	if (atomic_load_explicit(&engine.regions[sl->end_id], memory_order_acquire) == r) {
+		int64_t age = (int64_t)(now_raw - t);
+		uint64_t t_end = now - clock_ns_to_ticks(age > 0 ? (uint64_t)age : 0);
+		struct calib_log *log = r->calib;
+		if (log && log->ended && sl->end_calib >= 0 && sl->end_calib < log->cap)
+			log->ended[sl->end_calib] = t_end;
+		fault_end_measured(r, sl->end_t_done, t_end);
+	}
+	region_put(r);
+}
+
+/* Takes every new record of one ring into the table. fc.lock held. */
+static void drain(int cpu, uint64_t now_raw, uint64_t now)
+{
+	struct perf_event_mmap_page *pg = fc.ring[cpu];
 	uint64_t head = __atomic_load_n(&pg->data_head, __ATOMIC_ACQUIRE);
 	uint64_t tail = pg->data_tail;
 	while (tail < head) {
@@ -196,12 +294,19 @@ static void drain(struct perf_event_mmap_page *pg)
 			struct sample s;
 			ring_read(pg, tail + sizeof(h), &s, sizeof(s));
 			struct slot *sl = &fc.slot[s.tid % SLOTS];
-			sl->tid = (pid_t)s.tid;
-			sl->page = (uintptr_t)s.addr & ~(uintptr_t)(engine.page_size - 1);
-			sl->time = s.time;
+			uintptr_t page = (uintptr_t)s.addr & ~(uintptr_t)(engine.page_size - 1);
+			if (sl->tid != (pid_t)s.tid)
+				*sl = (struct slot){ .tid = (pid_t)s.tid };
+			if (s.id == fc.id[cpu]) {
+				sl->page = page;
+				sl->time = s.time;
+			} else if (sl->end_region && sl->end_page == page) {
+				ended(sl, s.time, now_raw, now);
+			}
 		} else if (h.type == PERF_RECORD_LOST) {
 			/* Samples were dropped here: a thread's latest in the
-			 * table may be older than its latest fault. */
+			 * table may be older than its latest fault, and an
+			 * expected end may never come. */
 			memset(fc.slot, 0, sizeof(fc.slot));
 		}
 		tail += h.size;
@@ -211,19 +316,18 @@ static void drain(struct perf_event_mmap_page *pg)
 
 bool faultclock_began(pid_t tid, uintptr_t page, uint64_t *t_began)
 {
-	if (!fc.n)
+	if (!fc.running)
 		return false;
 	pthread_mutex_lock(&fc.lock);
-	for (int i = 0; i < fc.n; i++)
-		drain(fc.ring[i]);
-	struct slot *sl = &fc.slot[(uint32_t)tid % SLOTS];
-	bool hit = tid && sl->tid == tid && sl->page == page;
-	uint64_t t = sl->time;
-	if (hit)
-		sl->tid = 0;
 	uint64_t now_raw = raw_ns(), now = clock_ticks();
-	if (hit && now_raw - t > AGE_MAX_NS && (int64_t)(now_raw - t) > 0)
-		hit = false;
+	for (int i = 0; i < fc.n; i++)
+		drain(i, now_raw, now);
+	struct slot *sl = &fc.slot[(uint32_t)tid % SLOTS];
+	uint64_t t = sl->time;
+	bool hit = tid && sl->tid == tid && sl->page == page && t &&
+		   !((int64_t)(now_raw - t) > 0 && now_raw - t > AGE_MAX_NS);
+	if (hit)
+		sl->time = 0;
 	if (hit)
 		fc.measured++;
 	else
@@ -236,6 +340,23 @@ bool faultclock_began(pid_t tid, uintptr_t page, uint64_t *t_began)
 	int64_t age = (int64_t)(now_raw - t);
 	*t_began = now - clock_ns_to_ticks(age > 0 ? (uint64_t)age : 0);
 	return true;
+}
+
+void faultclock_expect_end(pid_t tid, uintptr_t page, struct region *r, uint64_t t_done,
+			   int calib)
+{
+	if (!fc.running)
+		return;
+	pthread_mutex_lock(&fc.lock);
+	struct slot *sl = &fc.slot[(uint32_t)tid % SLOTS];
+	if (sl->tid == tid) {
+		sl->end_region = r;
+		sl->end_id = r->id;
+		sl->end_page = page;
+		sl->end_t_done = t_done;
+		sl->end_calib = calib;
+	}
+	pthread_mutex_unlock(&fc.lock);
 }
 
 void faultclock_counts(uint64_t *measured, uint64_t *estimated)

@@ -104,10 +104,12 @@ static void handle(struct server *s, const struct uffd_msg *m, uint64_t t_seen)
 	else if (addr - r->base < r->size) {
 		if (trace_on()) /* the faulting thread, not this handler */
 			trace_fault_tid = (pid_t)m->arg.pagefault.feat.ptid;
+		pid_t tid = (pid_t)m->arg.pagefault.feat.ptid;
 		uint64_t t_began = 0;
-		faultclock_began((pid_t)m->arg.pagefault.feat.ptid, addr, &t_began);
+		faultclock_began(tid, addr, &t_began);
 		fault_resolve(r, (addr - r->base) >> engine.page_shift,
-			      m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE, t_seen, t_began);
+			      m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE, t_seen, t_began,
+			      tid);
 	} else
 		uffd_zeropage(s->uffd, addr, engine.page_size); /* a stray store access */
 	region_put(r);
