@@ -1,4 +1,4 @@
-/* When each fault began: the kernel's page-fault event, sampled.
+/* When each fault began and ended: the kernel's page-fault events, sampled.
  *
  * PERF_COUNT_SW_PAGE_FAULTS fires at the top of the architecture's fault
  * handler (x86 do_user_addr_fault, arm64 do_page_fault), before the fault
