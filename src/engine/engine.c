@@ -132,12 +132,17 @@ int server_start(struct server *s)
 	if (err)
 		return err;
 	err = server_run(s);
-	if (!err && !s->calibrated)
+	if (!err && !s->calibrated) {
+		/* Thread mode's costs as they are with the fault clock
+		 * running; afterwards it runs only for a region with a fetch
+		 * time (region_set_delay()). */
+		bool clocked = s->mode == DIME_MODE_THREAD;
+		if (clocked)
+			faultclock_calibrating(true);
 		err = server_calibrate(s);
-	/* The fault clock ran for the calibration; from now on only for a
-	 * region with a fetch time (region_set_delay()). */
-	if (s->mode == DIME_MODE_THREAD)
-		faultclock_idle();
+		if (clocked)
+			faultclock_calibrating(false);
+	}
 	if (err) {
 		close(s->uffd);
 		s->uffd = -1;

@@ -1,5 +1,9 @@
 /* When each fault began and ended: the kernel's page-fault events, sampled.
  *
+ * Thread mode only: in signal mode the faulting thread sees its own fault
+ * after a trap and a signal delivery, which vary far less than a wake-up,
+ * and its fault has ended (with the SIGBUS) before dime handles it.
+ *
  * PERF_COUNT_SW_PAGE_FAULTS fires at the top of the architecture's fault
  * handler (x86 do_user_addr_fault, arm64 do_page_fault), before the fault
  * reaches userfaultfd, also for the kernel's own accesses in system calls.
@@ -37,7 +41,8 @@
  * part of dime's handling inside the emulated time (calibration runs with
  * the events on), so it raises the floor, not the configured fetch times.
  * The events run only once a region has a fetch time to emulate
- * (faultclock_need()): a process emulating no delay does not pay.
+ * (faultclock_need()), and during a calibration: a process emulating no
+ * delay does not pay.
  *
  * Locking: `lock` serialises draining the rings and the table of latest
  * samples; handler threads take it, never while holding a region lock.
@@ -98,7 +103,8 @@ static struct {
 	pthread_mutex_t lock;
 	pid_t owner; /* the process that opened the events */
 	int n;       /* CPUs with events open */
-	bool running;   /* enabled (faultclock_need()) */
+	bool running;   /* enabled */
+	bool needed;    /* a region has a fetch time: faultclock_need() */
 	int fd[MAX_CPUS][EV_N]; /* [EV_BEGIN] owns the ring */
 	struct perf_event_mmap_page *ring[MAX_CPUS];
 	size_t map_bytes;
@@ -217,13 +223,14 @@ void faultclock_open(void)
 	pthread_mutex_init(&fc.lock, NULL);
 	close_all();
 	fc.measured = fc.estimated = 0;
+	fc.running = false;
 	if (getenv("DIME_NO_FAULTCLOCK"))
 		return;
-	/* On for the calibration that follows, or as the parent had them. */
-	bool enabled = fc.running || !fc.owner;
-	if (open_all(true, enabled) != 0)
-		open_all(false, enabled);
-	fc.running = fc.n && enabled;
+	/* Running if needed already (a fork()ed child of a process that
+	 * emulates a delay); a calibration turns them on for itself. */
+	if (open_all(true, fc.needed) != 0)
+		open_all(false, fc.needed);
+	fc.running = fc.n && fc.needed;
 }
 
 static void set_running(bool on)
@@ -236,13 +243,14 @@ static void set_running(bool on)
 	fc.running = on;
 }
 
-void faultclock_idle(void)
+void faultclock_calibrating(bool on)
 {
-	set_running(false);
+	set_running(on || fc.needed);
 }
 
 void faultclock_need(void)
 {
+	fc.needed = true;
 	set_running(true);
 }
 

@@ -27,11 +27,11 @@ void faultclock_open(void);
 bool faultclock_on(void);
 
 /* The events cost every page fault of the process: they run from
- * faultclock_need() (a region with a fetch time to emulate) and stop at
- * faultclock_idle() (after the start-up calibration, which runs with them
- * on). Under engine.lock. */
+ * faultclock_need() on (a region with a fetch time to emulate), and
+ * during a start-up calibration (faultclock_calibrating(true) .. (false)),
+ * which measures dime's costs with them. Under engine.lock. */
 void faultclock_need(void);
-void faultclock_idle(void);
+void faultclock_calibrating(bool on);
 
 /* The tick at which thread tid's fault on the page at `page` began, and
  * the CPU it faulted on, from its sample: true, *t_began and *cpu, or

@@ -197,3 +197,17 @@ Test(faultclock, off_by_environment_estimates_every_fault_and_keeps_the_bytes)
 	cr_assert_eq(clocked, 0);
 	dime_region_destroy(r);
 }
+
+Test(faultclock, a_signal_mode_region_started_later_leaves_the_clock_running)
+{
+	if (!perf_allowed(false))
+		cr_skip_test("perf events not allowed here");
+	struct dime_region *r = delayed_region();
+	/* The signal-mode server starts and calibrates now, after the
+	 * thread-mode region asked for the clock. */
+	struct dime_region *sig = test_region(16 * ps(), 4, DIME_MODE_SIGNAL);
+	cr_assert_eq(sweep(dime_region_base(r), 8), 0);
+	assert_clocked(r, 0, 0, "thread region after a signal region started");
+	dime_region_destroy(sig);
+	dime_region_destroy(r);
+}
