@@ -203,6 +203,7 @@ static void sweep(struct dime_region *dr, size_t pages, int passes, struct calib
 	r->calib = NULL;
 	dime_region_stats(dr, &out->st);
 	out->st.remote_faults -= s0.remote_faults;
+	out->st.clocked_faults -= s0.clocked_faults;
 	out->n = n;
 }
 
@@ -465,6 +466,7 @@ static void case_bw(enum dime_mode mode, uint64_t bps)
 	put("achieved_bps", achieved);
 	put("ratio", achieved / (double)bps);
 	put("floor_ns", (double)dime_floor_ns(mode));
+	put("clocked_per_fault", (double)sw.st.clocked_faults / (double)sw.st.remote_faults);
 	dime_region_destroy(dr);
 }
 
@@ -634,8 +636,12 @@ static int run_case(int argc, char **argv)
 	else if (!strcmp(c, "zram") && argc > 2)
 		case_zram(parse_pattern(argv[1]),
 			  strcmp(argv[2], "sparse") ? BENCH_FILL_RANDOM : BENCH_FILL_SPARSE);
-	else if (!strcmp(c, "bw") && argc > 2)
+	else if (!strcmp(c, "bw") && argc > 2) {
+		/* "noclock": as where perf events are not allowed. */
+		if (argc > 3 && !strcmp(argv[3], "noclock"))
+			setenv("DIME_NO_FAULTCLOCK", "1", 1);
 		case_bw(parse_mode(argv[1]), strtoull(argv[2], NULL, 10));
+	}
 	else if (!strcmp(c, "resident"))
 		case_resident();
 	else if (!strcmp(c, "mt") && argc > 2)
@@ -668,6 +674,7 @@ const char *const cases[NCASES] = {
 	"fetch signal 20000 1000000000", "fetch signal 20000 10000000000",
 	"bw thread 1000000000", "bw thread 10000000000",
 	"bw signal 1000000000", "bw signal 10000000000",
+	"bw thread 1000000000 noclock",
 	"resident",
 	"mt thread 1", "mt thread 2",
 	"mt signal 1", "mt signal 2",

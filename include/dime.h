@@ -82,6 +82,10 @@ struct dime_stats {
 	uint64_t soft_faults;
 	uint64_t policy_ns;          /* time spent in the policy's callbacks */
 	uint64_t soft_fault_ns;      /* handling soft faults (part of handling_ns) */
+	/* Remote faults whose start the kernel's page-fault event timed
+	 * (thread mode, where perf events are allowed); the others' start is
+	 * estimated from dime's start-up calibration (README, "Accuracy"). */
+	uint64_t clocked_faults;
 };
 
 /* Fills *p with the defaults above. */

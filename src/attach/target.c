@@ -97,7 +97,7 @@ void target_fault(struct attach_target *t, const struct uffd_msg *m, uint64_t t_
 	bool write = m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE;
 	struct region *r = t->region;
 	if (r && vmas_find(t, addr)) {
-		fault_resolve(r, (addr - r->base) >> engine.page_shift, write, t_seen);
+		fault_resolve(r, (addr - r->base) >> engine.page_shift, write, t_seen, 0, 0);
 		return;
 	}
 	/* Registered but not emulated (a store image, or memory a mapping

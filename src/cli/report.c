@@ -46,6 +46,7 @@ void report_human(FILE *f, const struct run_result *res, const struct dime_param
 		mode_name(p->mode), dime_fetch_ns(p, page_size()));
 
 	row_u64(f, s->remote_faults, "remote faults");
+	row_u64(f, s->clocked_faults, "  of which timed by the kernel's fault event");
 	row_u64(f, s->first_touch_faults, "first-touch faults");
 	row_u64(f, s->soft_faults, "soft faults (observed pages touched)");
 	row_u64(f, s->evictions, "evictions");
@@ -85,6 +86,7 @@ int report_json(FILE *f, const struct run_result *res, const struct dime_params 
 	fprintf(f,
 		"{\n"
 		"  \"remote_faults\": %" PRIu64 ",\n"
+		"  \"clocked_faults\": %" PRIu64 ",\n"
 		"  \"first_touch_faults\": %" PRIu64 ",\n"
 		"  \"soft_faults\": %" PRIu64 ",\n"
 		"  \"evictions\": %" PRIu64 ",\n"
@@ -97,7 +99,7 @@ int report_json(FILE *f, const struct run_result *res, const struct dime_params 
 		"  \"processes\": %" PRIu64 ",\n"
 		"  \"wall_ns\": %" PRIu64 ",\n"
 		"  \"exit_status\": %d,\n",
-		s->remote_faults, s->first_touch_faults, s->soft_faults, s->evictions,
+		s->remote_faults, s->clocked_faults, s->first_touch_faults, s->soft_faults, s->evictions,
 		s->local_pages, s->local_pages_peak, s->injected_delay_ns, s->handling_ns,
 		s->policy_ns, s->soft_fault_ns, res->processes,
 		res->wall_ns, res->exit_status);

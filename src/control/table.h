@@ -32,7 +32,7 @@
 
 #define CTL_MAGIC 0x64696d657461626cull /* "dimetabl" */
 /* 2: members reaped by live processes; 3: instances carry a policy. */
-#define CTL_VERSION 3
+#define CTL_VERSION 4
 #define CTL_MAX_INSTANCES 64
 #define CTL_MAX_MEMBERS 256
 /* Removals by live members that no command has reported yet (members.c). */

@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum {
 	/* A footprint like a small program's: cache and TLB misses in the
@@ -91,6 +92,8 @@ static struct cost_point least_point(const struct cost_point *p, int n)
 struct samples {
 	uint64_t seen[N], pagein[N]; /* engine: fault seen, page-in started */
 	uint64_t pagein_end[N];      /* engine: page-in done */
+	uint64_t began[N];           /* kernel: page-fault event, 0 if none */
+	uint64_t ended[N];           /* kernel: fault-completed event, 0 if none */
 	uint64_t t0[N], t1[N];       /* program: around the access */
 	int64_t d[N];
 };
@@ -106,7 +109,9 @@ static int round_costs(struct server *s, struct samples *b, uint64_t latency_ns,
 	p.latency_ns = 0; /* the warm-up goes fast; the latency is set after it */
 	p.bandwidth_bps = UINT64_MAX; /* transfer time rounds to zero */
 	p.mode = s->mode;
-	struct calib_log log = { .cap = faults, .seen = b->seen, .pagein = b->pagein, .pagein_end = b->pagein_end };
+	struct calib_log log = { .cap = faults, .seen = b->seen, .pagein = b->pagein,
+				 .pagein_end = b->pagein_end, .began = b->began, .ended = b->ended };
+	memset(b->ended, 0, sizeof(b->ended));
 
 	struct region *r;
 	int err = region_new(&p, s, &r);
@@ -144,6 +149,8 @@ static int round_costs(struct server *s, struct samples *b, uint64_t latency_ns,
 		b->seen[m] = log.seen[j];
 		b->pagein[m] = log.pagein[j];
 		b->pagein_end[m] = log.pagein_end[j];
+		b->began[m] = log.began[j];
+		b->ended[m] = b->ended[j];
 		m++;
 		j++;
 	}
@@ -161,6 +168,19 @@ static int round_costs(struct server *s, struct samples *b, uint64_t latency_ns,
 	for (int i = 0; i < m; i++)
 		b->d[i] = (int64_t)(b->t1[i] - b->t0[i]);
 	out->floor = central_mean(b->d, m);
+	/* With the fault clock: from the access to the kernel's event, which
+	 * the fault path adds back to each measured begin. */
+	int k = 0;
+	for (int i = 0; i < m; i++)
+		if (b->began[i] && b->began[i] >= b->t0[i] && b->began[i] <= b->seen[i])
+			b->d[k++] = (int64_t)(b->began[i] - b->t0[i]);
+	out->entry = k >= m / 2 ? central_mean(b->d, k) : 0;
+	/* And from its fault-completed event to the program running. */
+	k = 0;
+	for (int i = 0; i < m; i++)
+		if (b->ended[i] && b->ended[i] >= b->pagein[i] && b->ended[i] <= b->t1[i])
+			b->d[k++] = (int64_t)(b->t1[i] - b->ended[i]);
+	out->exit = k >= m / 2 ? central_mean(b->d, k) : 0;
 	return 0;
 }
 
@@ -204,7 +224,7 @@ int server_calibrate(struct server *s)
 		if (err)
 			break;
 		pt[k][got[k]++] = (struct cost_point){ clock_ns_to_ticks(2 * lat), c.pre, c.post,
-						       c.handoff };
+						       c.handoff, c.exit };
 	}
 	if (got[0] && got[1])
 		for (int k = 0; k < 2; k++)

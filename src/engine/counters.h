@@ -25,6 +25,7 @@ struct counters {
 	_Atomic uint64_t soft_faults;     /* touches of inactive pages */
 	_Atomic uint64_t policy_ns;       /* in the policy's callbacks */
 	_Atomic uint64_t soft_fault_ns;   /* handling soft faults */
+	_Atomic uint64_t clocked_faults;  /* remote faults timed from the kernel's event */
 	/* Remote faults by their time from trap to resume (estimated), in
 	 * log2 buckets: bucket b counts [2^b, 2^(b+1)) ns. */
 	_Atomic uint64_t fault_hist[CTR_HIST_BUCKETS];
@@ -80,6 +81,7 @@ static inline void counters_read(const struct counters *c, struct dime_stats *ou
 	out->soft_faults = atomic_load(&c->soft_faults);
 	out->policy_ns = atomic_load(&c->policy_ns);
 	out->soft_fault_ns = atomic_load(&c->soft_fault_ns);
+	out->clocked_faults = atomic_load(&c->clocked_faults);
 }
 
 #endif

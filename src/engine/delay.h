@@ -11,13 +11,21 @@
 
 #include "internal.h"
 
-/* Tick at which the fetch of a fault that began at t_begin completes.
- * Reserves the link (shared model). Lock-free; any thread. */
-static inline uint64_t delay_deadline(struct region *r, uint64_t t_begin)
+/* Tick at which the fetch of a fault that began at t_begin completes, less
+ * `pay` ticks of the region's delay debt (fault.c; negative: a credit).
+ * Reserves the link (shared model). Lock-free; any thread.
+ *
+ * The debt comes off the end, and off the link's reservation with it: a
+ * stream of fetches that fell behind (a page-in preempted for 20 us) finds
+ * the link busy until the previous reservation ends however early its own
+ * fault counts as having begun, so only a reservation that ends earlier
+ * lets the stream catch up. The reservation is pulled back only while it
+ * is the last one (another fetch queued behind it keeps its place). */
+static inline uint64_t delay_deadline(struct region *r, uint64_t t_begin, int64_t pay)
 {
 	uint64_t lat = r->latency_ticks, xfer = r->transfer_ticks;
 	if (r->params.bandwidth_model == DIME_BANDWIDTH_PER_FAULT)
-		return t_begin + 2 * lat + xfer;
+		return t_begin - (uint64_t)pay + 2 * lat + xfer;
 	uint64_t arrive = t_begin + lat, end;
 	uint64_t free_at = atomic_load_explicit(r->link, memory_order_relaxed);
 	do {
@@ -26,7 +34,12 @@ static inline uint64_t delay_deadline(struct region *r, uint64_t t_begin)
 	} while (!atomic_compare_exchange_weak_explicit(r->link, &free_at, end,
 							memory_order_relaxed,
 							memory_order_relaxed));
-	return end + lat;
+	if (pay) {
+		uint64_t ours = end;
+		atomic_compare_exchange_strong_explicit(r->link, &ours, end - (uint64_t)pay,
+							memory_order_relaxed, memory_order_relaxed);
+	}
+	return end - (uint64_t)pay + lat;
 }
 
 #endif

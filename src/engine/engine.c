@@ -1,6 +1,7 @@
 /* Process-wide engine state and the public region API. */
 #include "book.h"
 #include "clock.h"
+#include "faultclock.h"
 #include "fork.h"
 #include "heap.h"
 #include "internal.h"
@@ -24,18 +25,21 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 /* Start-up measurements travel to exec'd descendants in DIME_CALIBRATION,
  * so a shell pipeline under dime does not measure again in every process:
- * "v3,<ticks per ns, 2^-20>" then for thread mode and for signal mode
- * ",<pre>,<post>,<handoff>,<floor>" and twice ",<fetch>,<pre>,<post>,
- * <handoff>" (struct server_costs), costs in ticks, a mode not measured
+ * "v4,<ticks per ns, 2^-20>" then for thread mode and for signal mode
+ * ",<pre>,<post>,<handoff>,<floor>,<entry>,<exit>" and twice ",<fetch>,<pre>,<post>,
+ * <handoff>,<exit>" (struct server_costs), costs in ticks, a mode not measured
  * yet all zero. */
 #define CALIBRATION_ENV "DIME_CALIBRATION"
-enum { COSTS_N = 12 }; /* numbers per mode */
+enum { COSTS_N = 16 }; /* numbers per mode */
 
 static uint64_t *cost_field(struct server_costs *c, int i)
 {
 	uint64_t *f[COSTS_N] = { &c->pre,	     &c->post,		&c->handoff,	    &c->floor,
+				 &c->entry,	     &c->exit,
 				 &c->at[0].fetch,    &c->at[0].pre,	&c->at[0].post,	    &c->at[0].handoff,
-				 &c->at[1].fetch,    &c->at[1].pre,	&c->at[1].post,	    &c->at[1].handoff };
+				 &c->at[0].exit,
+				 &c->at[1].fetch,    &c->at[1].pre,	&c->at[1].post,	    &c->at[1].handoff,
+				 &c->at[1].exit };
 	return f[i];
 }
 
@@ -44,7 +48,7 @@ static bool costs_from_env(void)
 	const char *s = getenv(CALIBRATION_ENV);
 	unsigned long long v[1 + 2 * COSTS_N];
 	int n = 0, used = 0;
-	if (!s || strncmp(s, "v3", 2))
+	if (!s || strncmp(s, "v4,", 3))
 		return false;
 	for (s += 2; n < 1 + 2 * COSTS_N && sscanf(s, ",%llu%n", &v[n], &used) == 1; s += used)
 		n++;
@@ -63,8 +67,8 @@ static bool costs_from_env(void)
 
 void engine_export_costs(void)
 {
-	char buf[512];
-	int len = snprintf(buf, sizeof(buf), "v3,%llu", (unsigned long long)clock_ticks_per_ns_q20);
+	char buf[1024];
+	int len = snprintf(buf, sizeof(buf), "v4,%llu", (unsigned long long)clock_ticks_per_ns_q20);
 	for (int m = 0; m < 2; m++)
 		for (int i = 0; i < COSTS_N; i++)
 			len += snprintf(buf + len, sizeof(buf) - (size_t)len, ",%llu",
@@ -130,6 +134,10 @@ int server_start(struct server *s)
 	err = server_run(s);
 	if (!err && !s->calibrated)
 		err = server_calibrate(s);
+	/* The fault clock ran for the calibration; from now on only for a
+	 * region with a fetch time (region_set_delay()). */
+	if (s->mode == DIME_MODE_THREAD)
+		faultclock_idle();
 	if (err) {
 		close(s->uffd);
 		s->uffd = -1;

@@ -21,6 +21,7 @@
  * moves it, so nothing ever waits on a due eviction. */
 #include "clock.h"
 #include "delay.h"
+#include "faultclock.h"
 #include "instance.h"
 #include "internal.h"
 #include "policy-call.h"
@@ -277,13 +278,13 @@ static void add_debt(struct region *r, int64_t d)
 }
 
 /* What of the region's delay debt this fault settles: ticks by which it
- * counts as having begun earlier (a credit: later). At most half the wait
- * it would have, so no fault ends before dime's floor and every fault that
- * can wait still does (a long stall is paid back over several faults, not
- * by a run of faults at the floor); a credit at most doubles the wait. The
- * fault's begin moves, not only its wait, so that on the shared link a
- * stream of fetches catches up too instead of queueing behind the
- * reservation of the fault that ran late. */
+ * ends earlier (a credit: later). At most half the wait it would have, so
+ * no fault ends before dime's floor and every fault that can wait still
+ * does (a long stall is paid back over several faults, not by a run of
+ * faults at the floor); a credit at most doubles the wait. The link's
+ * reservation ends that much earlier too (delay_deadline()), so that a
+ * stream of fetches catches up instead of queueing behind the reservation
+ * of the fault that ran late. */
 static int64_t settle_debt(struct region *r, uint64_t t_begin)
 {
 	int64_t room = (int64_t)(t_begin + 2 * r->latency_ticks + r->transfer_ticks -
@@ -315,10 +316,28 @@ static uint64_t wait_deadline(struct region *r, uint64_t deadline)
 	return spun;
 }
 
-void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
+/* When the fault began: its page-fault event less the calibrated entry
+ * into the kernel, or else one calibrated trap and wake-up before its
+ * handler saw it. */
+static uint64_t fault_begin(const struct region *r, uint64_t t_seen, uint64_t t_began)
 {
-	/* The fault began one trap (and wake-up) before the handler saw it. */
-	uint64_t t_begin = t_seen - r->costs.pre;
+	if (!t_began)
+		return t_seen - r->costs.pre;
+	uint64_t t = t_began - r->server->costs.entry;
+	return (int64_t)(t - t_seen) > 0 ? t_seen : t;
+}
+
+void fault_end_measured(struct region *r, uint64_t t_done, uint64_t t_end)
+{
+	/* Expected from t_done on: post less the handoff already settled. */
+	int64_t want = (int64_t)r->costs.post - (int64_t)r->costs.handoff;
+	add_debt(r, (int64_t)(t_end + r->costs.exit - t_done) - want);
+}
+
+void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen, uint64_t t_began,
+		   pid_t tid)
+{
+	uint64_t t_begin = fault_begin(r, t_seen, t_began);
 	enum page_state st;
 
 	pthread_mutex_lock(&r->lock);
@@ -386,7 +405,7 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	r->evict_due += evicts;
 	uint64_t deadline = 0;
 	if (delayed)
-		deadline = delay_deadline(r, t_begin - (uint64_t)settle_debt(r, t_begin)) - r->costs.post;
+		deadline = delay_deadline(r, t_begin, settle_debt(r, t_begin)) - r->costs.post;
 	/* As many due pages leave now as this fetch has the time for (they
 	 * are gone before the new page arrives), all of a chunk if too many
 	 * are due or a watermark batch is due (it leaves at once, in as few
@@ -431,6 +450,8 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	 * once and may look at the counters before this one runs again. */
 	if (remote) {
 		RCTR_ADD(r, remote_faults, 1);
+		if (t_began)
+			RCTR_ADD(r, clocked_faults, 1);
 		if (r->inst)
 			instance_count_fault(r);
 	} else {
@@ -456,12 +477,17 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 	pthread_mutex_lock(&r->lock);
 	r->state[pg] = PAGE_LOCAL;
 	pthread_mutex_unlock(&r->lock);
+	/* Before the wake-up: the thread's fault may end at once. */
+	if (delayed && t_began && tid)
+		faultclock_expect_end(tid, r->base + (pg << engine.page_shift), r, t_done,
+				      r->calib && r->calib->n < r->calib->cap ? r->calib->n : -1);
 	if (r->server->mode == DIME_MODE_THREAD)
 		uffd_wake(r->server->uffd, r->base + (pg << engine.page_shift), engine.page_size);
 	/* The page-in took longer or shorter than calibrated: this fault
 	 * ends that much later or earlier, later faults make up for it. (The
-	 * wake-up is not timed: in thread mode the woken thread runs first,
-	 * and this handler only when that thread blocks again.) */
+	 * wake-up the handler cannot time: in thread mode the woken thread
+	 * runs first, and this handler only when that thread blocks again.
+	 * The fault clock times it: fault_end_measured().) */
 	if (delayed && r->costs.handoff)
 		add_debt(r, (int64_t)(t_done - t_in) - (int64_t)r->costs.handoff);
 	if (r->calib && r->calib->n < r->calib->cap) {
@@ -472,6 +498,8 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen)
 			r->calib->evict[r->calib->n] = t_evict;
 		if (r->calib->pagein_end)
 			r->calib->pagein_end[r->calib->n] = t_done;
+		if (r->calib->began)
+			r->calib->began[r->calib->n] = t_began;
 		r->calib->n++;
 	}
 

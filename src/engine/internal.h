@@ -59,17 +59,21 @@ enum page_state {
  *   pre     from the faulting access to the handler seeing the fault,
  *   post    from starting the page-in to the program running again,
  *   handoff the part of post the handler can time: the page-in itself,
- *   floor   the whole remote fault at zero configured delay.
+ *   floor   the whole remote fault at zero configured delay,
+ *   entry   from the faulting access to the kernel's page-fault event,
+ *   exit    from the kernel's fault-completed event to the program running
+ *           (entry and exit: thread mode with the fault clock, faultclock.h;
+ *           else 0).
  * pre, post and handoff grow with the time a fault waits (measured here:
  * 7.3 us at a 5 us fetch, 9.5 us at 80 us), so they are measured at zero
  * delay and at two fetch times, at[0] near the floor and at[1] four times
  * that; a region takes them interpolated for its own fetch time
  * (region.c). */
 struct cost_point {
-	uint64_t fetch, pre, post, handoff;
+	uint64_t fetch, pre, post, handoff, exit;
 };
 struct server_costs {
-	uint64_t pre, post, handoff, floor;
+	uint64_t pre, post, handoff, floor, entry, exit;
 	struct cost_point at[2]; /* fetch 0: not measured */
 };
 
@@ -89,6 +93,8 @@ struct calib_log {
 	uint64_t *seen, *pagein; /* ticks: handler saw the fault / started page-in */
 	uint64_t *evict;         /* ticks the fault spent moving victims out, or NULL */
 	uint64_t *pagein_end;    /* ticks: page-in done, or NULL */
+	uint64_t *began;         /* ticks: the fault's page-fault event, 0 if none; or NULL */
+	uint64_t *ended;         /* ticks: its fault-completed event, 0 if none; or NULL */
 };
 
 /* The address space of a region that is not this process's own: `dime
@@ -247,8 +253,16 @@ static inline bool region_pinned(const struct region *r, size_t pg)
 
 /* --- fault.c ------------------------------------------------------------- */
 /* Resolves a missing-page fault at page `pg` of r, which its handler saw
- * at tick `t_seen`. `write` says whether it was a write fault. */
-void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen);
+ * at tick `t_seen`. `write` says whether it was a write fault. `t_began`:
+ * the tick of the kernel's page-fault event for it (faultclock.h), or 0
+ * when unknown (the calibrated `pre` then says when it began). `tid`: the
+ * faulting thread when the fault clock may time its end, or 0. */
+void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen, uint64_t t_began,
+		   pid_t tid);
+/* The fault-completed event of a fault whose page-in ended at t_done came
+ * at t_end (faultclock.c): its thread's wake-up and return took that much
+ * more or less than calibrated, which later faults make up. Any thread. */
+void fault_end_measured(struct region *r, uint64_t t_done, uint64_t t_end);
 /* Does the evictions r has deferred. Any thread not holding r->lock. */
 void fault_drain(struct region *r);
 /* Records a fault about to be paged in (trace.h), when tracing is on:

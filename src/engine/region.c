@@ -3,6 +3,7 @@
 #include "book.h"
 #include "clock.h"
 #include "heap.h"
+#include "faultclock.h"
 #include "internal.h"
 #include "policy-call.h"
 #include "region.h"
@@ -117,15 +118,16 @@ static struct cost_point costs_for(const struct server_costs *c, uint64_t fetch)
 {
 	const struct cost_point *a = &c->at[0], *b = &c->at[1];
 	if (!a->fetch || !b->fetch || b->fetch <= a->fetch)
-		return (struct cost_point){ fetch, c->pre, c->post, c->handoff };
+		return (struct cost_point){ fetch, c->pre, c->post, c->handoff, c->exit };
 	if (fetch <= a->fetch)
-		return (struct cost_point){ fetch, a->pre, a->post, a->handoff };
+		return (struct cost_point){ fetch, a->pre, a->post, a->handoff, a->exit };
 	if (fetch >= b->fetch)
-		return (struct cost_point){ fetch, b->pre, b->post, b->handoff };
+		return (struct cost_point){ fetch, b->pre, b->post, b->handoff, b->exit };
 	return (struct cost_point){
 		fetch, lerp(a->pre, b->pre, fetch, a->fetch, b->fetch),
 		lerp(a->post, b->post, fetch, a->fetch, b->fetch),
-		lerp(a->handoff, b->handoff, fetch, a->fetch, b->fetch)
+		lerp(a->handoff, b->handoff, fetch, a->fetch, b->fetch),
+		lerp(a->exit, b->exit, fetch, a->fetch, b->fetch)
 	};
 }
 
@@ -136,6 +138,9 @@ void region_set_delay(struct region *r)
 	no_latency.latency_ns = 0;
 	r->transfer_ticks = clock_ns_to_ticks(dime_fetch_ns(&no_latency, engine.page_size));
 	r->costs = costs_for(&r->server->costs, 2 * r->latency_ticks + r->transfer_ticks);
+	/* A fetch time to place: when faults begin and end matters now. */
+	if (r->server->mode == DIME_MODE_THREAD && !r->mm && (r->latency_ticks || r->transfer_ticks))
+		faultclock_need();
 }
 
 int region_new(const struct dime_params *p, struct server *s, struct region **out)

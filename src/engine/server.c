@@ -30,6 +30,7 @@
  * evictions (fault.c). */
 #define _GNU_SOURCE
 #include "clock.h"
+#include "faultclock.h"
 #include "internal.h"
 #include "uffd.h"
 
@@ -103,8 +104,12 @@ static void handle(struct server *s, const struct uffd_msg *m, uint64_t t_seen)
 	else if (addr - r->base < r->size) {
 		if (trace_on()) /* the faulting thread, not this handler */
 			trace_fault_tid = (pid_t)m->arg.pagefault.feat.ptid;
+		pid_t tid = (pid_t)m->arg.pagefault.feat.ptid;
+		uint64_t t_began = 0;
+		faultclock_began(tid, addr, &t_began);
 		fault_resolve(r, (addr - r->base) >> engine.page_shift,
-			      m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE, t_seen);
+			      m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE, t_seen, t_began,
+			      tid);
 	} else
 		uffd_zeropage(s->uffd, addr, engine.page_size); /* a stray store access */
 	region_put(r);
@@ -347,6 +352,9 @@ static void serve_until_running(struct server *s, int want)
 
 int thread_server_start(struct server *s)
 {
+	/* Before any handler: they and the program's threads to come follow
+	 * the events of this thread. */
+	faultclock_open();
 	/* Reads never block: handlers poll() when there is nothing to do. */
 	int fl = fcntl(s->uffd, F_GETFL);
 	if (fl < 0 || fcntl(s->uffd, F_SETFL, fl | O_NONBLOCK) < 0)

@@ -39,7 +39,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	struct region *r = region_lookup_get(addr);
 	if (r && r->server->mode == DIME_MODE_SIGNAL && addr - r->base < r->size) {
 		int saved = errno;
-		fault_resolve(r, (addr - r->base) >> engine.page_shift, is_write(uc), t);
+		fault_resolve(r, (addr - r->base) >> engine.page_shift, is_write(uc), t, 0, 0);
 		region_put(r);
 		errno = saved;
 		return;
