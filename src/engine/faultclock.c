@@ -83,6 +83,7 @@ struct slot {
 	pid_t tid; /* 0: empty */
 	uintptr_t page;
 	uint64_t time; /* CLOCK_MONOTONIC_RAW ns; 0: consumed */
+	int cpu;       /* where it faulted */
 	/* Set by faultclock_expect_end(), cleared when the end arrives. */
 	struct region *end_region;
 	unsigned end_id;
@@ -104,6 +105,7 @@ static struct {
 	struct slot slot[SLOTS];
 	uint64_t measured, estimated;
 	uint64_t id[MAX_CPUS]; /* begin events' ids, one per CPU */
+	int cpu[MAX_CPUS];     /* the CPU of each */
 } fc = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static uint64_t raw_ns(void)
@@ -183,6 +185,7 @@ static int open_cpu(int cpu, bool kernel, bool enabled)
 				close(fd[e]);
 		return err;
 	}
+	fc.cpu[fc.n] = cpu;
 	fc.ring[fc.n++] = ring;
 	return 0;
 }
@@ -300,6 +303,7 @@ static void drain(int cpu, uint64_t now_raw, uint64_t now)
 			if (s.id == fc.id[cpu]) {
 				sl->page = page;
 				sl->time = s.time;
+				sl->cpu = fc.cpu[cpu];
 			} else if (sl->end_region && sl->end_page == page) {
 				ended(sl, s.time, now_raw, now);
 			}
@@ -314,7 +318,7 @@ static void drain(int cpu, uint64_t now_raw, uint64_t now)
 	__atomic_store_n(&pg->data_tail, head, __ATOMIC_RELEASE);
 }
 
-bool faultclock_began(pid_t tid, uintptr_t page, uint64_t *t_began)
+bool faultclock_began(pid_t tid, uintptr_t page, uint64_t *t_began, int *cpu)
 {
 	if (!fc.running)
 		return false;
@@ -324,6 +328,7 @@ bool faultclock_began(pid_t tid, uintptr_t page, uint64_t *t_began)
 		drain(i, now_raw, now);
 	struct slot *sl = &fc.slot[(uint32_t)tid % SLOTS];
 	uint64_t t = sl->time;
+	*cpu = sl->cpu;
 	bool hit = tid && sl->tid == tid && sl->page == page && t &&
 		   !((int64_t)(now_raw - t) > 0 && now_raw - t > AGE_MAX_NS);
 	if (hit)

@@ -33,11 +33,12 @@ bool faultclock_on(void);
 void faultclock_need(void);
 void faultclock_idle(void);
 
-/* The tick at which thread tid's fault on the page at `page` began, from
- * its sample: true and *t_began, or false (no sample: a thread that began
- * before faultclock_open(), a ring that overflowed, events off). Each
- * sample answers once. Any handler thread; takes the clock's lock. */
-bool faultclock_began(pid_t tid, uintptr_t page, uint64_t *t_began);
+/* The tick at which thread tid's fault on the page at `page` began, and
+ * the CPU it faulted on, from its sample: true, *t_began and *cpu, or
+ * false (no sample: a thread that began before faultclock_open(), a ring
+ * that overflowed, events off). Each sample answers once. Any handler
+ * thread; takes the clock's lock. */
+bool faultclock_began(pid_t tid, uintptr_t page, uint64_t *t_began, int *cpu);
 
 /* Before the handler wakes thread tid from its fault at `page` of r,
  * whose page-in ended at tick t_done: when the end of that fault arrives,

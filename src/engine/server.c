@@ -10,14 +10,16 @@
  *
  * One handler per CPU, pinned. The kernel wakes every thread waiting on
  * the userfaultfd for every fault, and the handler on the faulting
- * thread's CPU usually gets there first. A handler that serves a fault it
- * was asleep for looks (at most once per CHECK_NS; /proc/self/task/TID/
- * stat, the fault carries the thread id) where the faulting thread runs;
- * if elsewhere, it wakes that CPU's handler and goes to standby: it stops
+ * thread's CPU usually gets there first. A handler that serves a fault
+ * learns where it was taken: from the fault clock's sample (faultclock.h)
+ * for every fault, or else from /proc/self/task/TID/stat (the fault
+ * carries the thread id) at most once per CHECK_NS. If elsewhere, it
+ * wakes that CPU's handler and goes to standby: it stops
  * waiting on the userfaultfd, so faults no longer wake its CPU. So does a
  * handler woken STANDBY_MISSES times in a row for faults another took,
  * unless the last faulting thread runs on its CPU. After a migration the
- * right handler is back within a few milliseconds.
+ * right handler is back at the next fault (with the fault clock) or within
+ * a few milliseconds.
  *
  * Handlers are SCHED_IDLE threads (see set_class()), so the thread a
  * handler wakes runs at once and stays on its CPU; a watchdog makes them
@@ -75,6 +77,7 @@ static struct handler handlers[MAX_HANDLERS];
 static int nhandlers;
 static _Atomic int nactive; /* handlers not in standby */
 static _Atomic pid_t last_tid; /* the thread of the last fault served */
+static _Atomic int last_cpu;    /* the CPU it faulted on, -1 if unknown */
 static _Atomic uint64_t served; /* faults served by all handlers */
 static _Atomic bool fair;       /* handlers are normal threads for now */
 static _Atomic int running;     /* dime threads past glibc's thread start-up */
@@ -91,14 +94,17 @@ static void fault_write_protected(struct region *r, size_t pg)
 		page_unprotect(r, pg);
 }
 
-static void handle(struct server *s, const struct uffd_msg *m, uint64_t t_seen)
+/* Serves one message. Returns the CPU the fault was taken on when the
+ * fault clock knows it, else -1. */
+static int handle(struct server *s, const struct uffd_msg *m, uint64_t t_seen)
 {
 	if (m->event != UFFD_EVENT_PAGEFAULT)
-		return;
+		return -1;
 	uintptr_t addr = m->arg.pagefault.address & ~(uintptr_t)(engine.page_size - 1);
 	struct region *r = region_lookup_get(addr);
 	if (!r)
-		return; /* unregistered meanwhile: the kernel woke the thread */
+		return -1; /* unregistered meanwhile: the kernel woke the thread */
+	int cpu = -1;
 	if ((m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) && addr - r->base < r->size)
 		fault_write_protected(r, (addr - r->base) >> engine.page_shift);
 	else if (addr - r->base < r->size) {
@@ -106,13 +112,15 @@ static void handle(struct server *s, const struct uffd_msg *m, uint64_t t_seen)
 			trace_fault_tid = (pid_t)m->arg.pagefault.feat.ptid;
 		pid_t tid = (pid_t)m->arg.pagefault.feat.ptid;
 		uint64_t t_began = 0;
-		faultclock_began(tid, addr, &t_began);
+		if (!faultclock_began(tid, addr, &t_began, &cpu))
+			cpu = -1;
 		fault_resolve(r, (addr - r->base) >> engine.page_shift,
 			      m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE, t_seen, t_began,
 			      tid);
 	} else
 		uffd_zeropage(s->uffd, addr, engine.page_size); /* a stray store access */
 	region_put(r);
+	return cpu;
 }
 
 /* Does the deferred evictions of this server's regions. */
@@ -233,14 +241,22 @@ static void *handler_main(void *arg)
 		ssize_t n = read(s->uffd, msgs, sizeof(msgs));
 		uint64_t t = clock_ticks();
 		if (n > 0) {
-			for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
-				handle(s, &msgs[i], t);
+			int cpu = -1;
+			for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
+				int c = handle(s, &msgs[i], t);
+				if (i == 0)
+					cpu = c;
+			}
 			pid_t tid = (pid_t)msgs[0].arg.pagefault.feat.ptid;
 			atomic_store_explicit(&last_tid, tid, memory_order_relaxed);
+			atomic_store_explicit(&last_cpu, cpu, memory_order_relaxed);
 			atomic_fetch_add_explicit(&served, 1, memory_order_relaxed);
 			misses = 0;
 			slept = false;
-			int cpu = faulting_cpu(h, tid);
+			/* Where the fault was taken: from the fault clock at no
+			 * cost, else from /proc, at most once per CHECK_NS. */
+			if (cpu < 0)
+				cpu = faulting_cpu(h, tid);
 			if (cpu == h->cpu) {
 				h->local_at = t;
 			} else if (cpu >= 0) {
@@ -263,7 +279,9 @@ static void *handler_main(void *arg)
 			 * this handler's to serve. */
 			misses = 0;
 			pid_t tid = atomic_load_explicit(&last_tid, memory_order_relaxed);
-			int cpu = tid ? thread_cpu(tid) : -1;
+			int cpu = atomic_load_explicit(&last_cpu, memory_order_relaxed);
+			if (cpu < 0)
+				cpu = tid ? thread_cpu(tid) : -1;
 			if (cpu >= 0 && cpu != h->cpu) {
 				standby(h);
 				slept = false;
