@@ -26,7 +26,8 @@ Test(attach, insert_then_detach_keeps_every_byte)
 	struct target t;
 	target_start(&t);
 	passes(&t, 1);
-	int maps = proc_count(t.pid, "maps"), fds = proc_count(t.pid, "fd");
+	char fds_before[2048], fds_after[2048];
+	int maps = proc_count(t.pid, "maps"), fds = proc_fds(t.pid, fds_before, sizeof(fds_before));
 	int tasks = proc_count(t.pid, "task");
 	struct run r = insert(t.pid, "64");
 	cr_assert_eq(r.status, 0, "%s", r.out);
@@ -50,7 +51,8 @@ Test(attach, insert_then_detach_keeps_every_byte)
 	cr_assert(all_present(t.pid, (uintptr_t)big, 6 << 20));
 	cr_assert(all_present(t.pid, (uintptr_t)small, 2048 * 1000));
 	cr_assert_eq(proc_count(t.pid, "maps"), maps);
-	cr_assert_eq(proc_count(t.pid, "fd"), fds);
+	cr_assert_eq(proc_fds(t.pid, fds_after, sizeof(fds_after)), fds,
+		     "descriptors before: %s; after: %s", fds_before, fds_after);
 	cr_assert_eq(proc_count(t.pid, "task"), tasks);
 	passes(&t, 2);
 	target_finish(&t);
@@ -125,7 +127,8 @@ Test(attach, detach_recovers_after_agent_is_killed)
 	skip_unless_root();
 	struct target t;
 	target_start(&t);
-	int maps = proc_count(t.pid, "maps"), fds = proc_count(t.pid, "fd");
+	char fds_before[2048], fds_after[2048];
+	int maps = proc_count(t.pid, "maps"), fds = proc_fds(t.pid, fds_before, sizeof(fds_before));
 	int tasks = proc_count(t.pid, "task");
 	struct run r = insert(t.pid, "64");
 	cr_assert_eq(r.status, 0, "%s", r.out);
@@ -145,7 +148,8 @@ Test(attach, detach_recovers_after_agent_is_killed)
 	passes(&t, 2);
 	cr_assert_eq(proc_count(t.pid, "task"), tasks);
 	cr_assert_eq(proc_count(t.pid, "maps"), maps);
-	cr_assert_eq(proc_count(t.pid, "fd"), fds);
+	cr_assert_eq(proc_fds(t.pid, fds_after, sizeof(fds_after)), fds,
+		     "descriptors before: %s; after: %s", fds_before, fds_after);
 	target_finish(&t);
 }
 

@@ -202,6 +202,35 @@ int proc_count(pid_t pid, const char *what)
 	return n;
 }
 
+/* The open descriptors of pid: their number, and "FD -> TARGET" of each
+ * into buf, for a failure message that says which one differs. */
+int proc_fds(pid_t pid, char *buf, size_t size)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	cr_assert(d, "%s", path);
+	int n = 0;
+	size_t len = 0;
+	buf[0] = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		n++;
+		char link[320], what[128];
+		snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
+		ssize_t k = readlink(link, what, sizeof(what) - 1);
+		what[k > 0 ? k : 0] = 0;
+		int w = snprintf(buf + len, size - len, "%s%s -> %s", len ? ", " : "", e->d_name,
+				 k > 0 ? what : "(closed)");
+		if (w > 0 && (size_t)w < size - len)
+			len += (size_t)w;
+	}
+	closedir(d);
+	return n;
+}
+
 /* Whether every page of [addr, addr+len) of pid has bytes (pagemap). */
 bool all_present(pid_t pid, uintptr_t addr, size_t len)
 {

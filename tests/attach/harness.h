@@ -50,6 +50,9 @@ struct run detach(pid_t pid);
 uint64_t stat_of(const char *out, const char *key);
 /* Lines of /proc/PID/FILE, or entries of the directory /proc/PID/FILE. */
 int proc_count(pid_t pid, const char *what);
+/* The open descriptors of pid: their number, and "FD -> TARGET" of each
+ * into buf (for failure messages). */
+int proc_fds(pid_t pid, char *buf, size_t size);
 /* Whether every page of [addr, addr+len) of pid has bytes (pagemap). */
 bool all_present(pid_t pid, uintptr_t addr, size_t len);
 bool gone(const char *path);

@@ -178,20 +178,32 @@ static inline size_t resident_pages(const void *p, size_t len)
 	return count;
 }
 
-/* Fails unless every page of [p, p+len) is remote, sweeping more if a
- * few are not yet: a page whose fault is still being finished (its handler
- * thread preempted on a busy machine) is passed over by the eviction and
- * only leaves on a later sweep. */
+/* Fails unless every page of [p, p+len) is remote, sweeping and waiting
+ * if a few are not yet. Two things leave a page mapped for a while
+ * without anything being wrong: a page whose fault is still being
+ * finished (its handler preempted) is passed over by the eviction and
+ * leaves with a later sweep; and a page an eviction has taken but not yet
+ * moved out (EVICTING: the handler doing the deferred evictions of a
+ * quiet moment was preempted in the middle of its batch) leaves when that
+ * thread runs again, which on a loaded machine took up to 0.43 s. So the
+ * waits between sweeps double, from 1 ms up to 100 ms, for about 10 s in
+ * all: a generous bound on waiting, not on speed. A page the emulation
+ * lost track of stays local however long this waits. */
 static inline void need_remote(struct sweeper *s, const void *p, size_t len, const char *what)
 {
 	size_t n = resident_pages(p, len);
-	for (int i = 0; n && i < 20; i++) {
-		usleep(1000);
+	unsigned wait_us = 1000, waited_ms = 0;
+	int sweeps = 0;
+	for (; n && waited_ms < 10000; sweeps++) {
+		usleep(wait_us);
+		waited_ms += wait_us / 1000;
+		wait_us = wait_us < 100000 / 2 ? 2 * wait_us : 100000;
 		evict_all(s);
 		n = resident_pages(p, len);
 	}
 	if (n)
-		fail("setup: %zu page(s) of %s still local after 20 sweeps", n, what);
+		fail("setup: %zu page(s) of %s still local after %d sweeps over %u ms", n, what,
+		     sweeps, waited_ms);
 }
 
 static inline void need_local(const void *p, size_t len, const char *what)
