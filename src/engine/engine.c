@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,16 +154,21 @@ int server_start(struct server *s)
 struct region *region_lookup_get(uintptr_t addr)
 {
 	for (size_t i = 0; i < sizeof(engine.regions) / sizeof(engine.regions[0]); i++) {
-		struct region *r = atomic_load_explicit(&engine.regions[i], memory_order_acquire);
-		if (!r || ((addr - r->base >= r->size) && (addr - r->store >= r->size)))
+		struct region *r = slot_get(i);
+		if (!r)
 			continue;
-		atomic_fetch_add_explicit(&r->inflight, 1, memory_order_acquire);
-		/* Still published? Otherwise its owner may be tearing it down. */
-		if (atomic_load_explicit(&engine.regions[i], memory_order_acquire) == r)
+		if (addr - r->base < r->size || addr - r->store < r->size)
 			return r;
 		region_put(r);
 	}
 	return NULL;
+}
+
+void slot_release(struct region *r)
+{
+	atomic_store_explicit(&engine.regions[r->id], NULL, memory_order_seq_cst);
+	while (atomic_load_explicit(&engine.slot_users[r->id], memory_order_seq_cst))
+		sched_yield();
 }
 
 bool dime_is_emulated(const void *addr)

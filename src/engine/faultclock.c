@@ -273,13 +273,12 @@ static void ring_read(const struct perf_event_mmap_page *pg, uint64_t off, void 
  * expected of that goes to the region's debt. fc.lock held. */
 static void ended(struct slot *sl, uint64_t t, uint64_t now_raw, uint64_t now)
 {
-	struct region *r = sl->end_region;
+	struct region *want = sl->end_region;
 	sl->end_region = NULL;
-	struct region *cur = atomic_load_explicit(&engine.regions[sl->end_id], memory_order_acquire);
-	if (cur != r)
+	struct region *r = slot_get(sl->end_id);
+	if (!r)
 		return; /* gone meanwhile */
-	atomic_fetch_add_explicit(&r->inflight, 1, memory_order_acquire);
-	if (atomic_load_explicit(&engine.regions[sl->end_id], memory_order_acquire) == r) {
+	if (r == want) { /* (or a new region at the same address: harmless) */
 		int64_t age = (int64_t)(now_raw - t);
 		uint64_t t_end = now - clock_ns_to_ticks(age > 0 ? (uint64_t)age : 0);
 		struct calib_log *log = r->calib;

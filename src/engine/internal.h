@@ -175,7 +175,6 @@ struct region {
 	size_t pinned[32];
 	int npinned;
 
-	_Atomic int inflight;            /* handlers inside this region */
 	struct calib_log *calib;
 	int heap_arena;                  /* mimalloc arena id, or -1 */
 	unsigned heap_gen;               /* tells per-thread heaps apart */
@@ -209,6 +208,8 @@ struct engine {
 	pthread_mutex_t lock;
 	struct server servers[2];
 	_Atomic(struct region *) regions[64];
+	/* Threads using the region in each slot (slot_get(), region_put()). */
+	_Atomic int slot_users[64];
 	size_t page_size;
 	unsigned page_shift;
 	uint8_t *zero_page;
@@ -230,12 +231,32 @@ int server_start(struct server *s);
  * userfaultfd, then start serving it. */
 int server_open(struct server *s);
 int server_run(struct server *s);
-/* The region containing addr, with its inflight count raised; or NULL. */
-struct region *region_lookup_get(uintptr_t addr);
+/* The region table. A region's memory is freed only after it has left its
+ * slot (NULL) and no thread uses the slot any more: a reader raises the
+ * slot's count before it loads the pointer and drops it with
+ * region_put(), and a region that leaves waits for the count to reach
+ * zero (slot_wait_unused()). The counts live in the engine, not in the
+ * region, so a reader racing a removal touches no freed memory. Both
+ * sides use sequentially consistent order: either the reader sees the
+ * slot empty, or the remover sees the reader. */
+static inline struct region *slot_get(size_t i)
+{
+	if (!atomic_load_explicit(&engine.regions[i], memory_order_relaxed))
+		return NULL;
+	atomic_fetch_add_explicit(&engine.slot_users[i], 1, memory_order_seq_cst);
+	struct region *r = atomic_load_explicit(&engine.regions[i], memory_order_seq_cst);
+	if (!r)
+		atomic_fetch_sub_explicit(&engine.slot_users[i], 1, memory_order_release);
+	return r;
+}
 static inline void region_put(struct region *r)
 {
-	atomic_fetch_sub_explicit(&r->inflight, 1, memory_order_release);
+	atomic_fetch_sub_explicit(&engine.slot_users[r->id], 1, memory_order_release);
 }
+/* Empties a region's slot and waits until no thread uses it. */
+void slot_release(struct region *r);
+/* The region containing addr, from slot_get(); or NULL. */
+struct region *region_lookup_get(uintptr_t addr);
 
 /* Whether page pg is pinned local. Region lock held. */
 static inline bool region_held(const struct region *r, size_t pg)

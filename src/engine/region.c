@@ -250,9 +250,7 @@ fail:
 
 void region_forget(struct region *r)
 {
-	atomic_store(&engine.regions[r->id], NULL);
-	while (atomic_load_explicit(&r->inflight, memory_order_acquire))
-		sched_yield();
+	slot_release(r);
 	policy_stop(r);
 	book_free(r->state, r->npages);
 	book_free(r, sizeof(*r));
@@ -260,14 +258,14 @@ void region_forget(struct region *r)
 
 void region_delete(struct region *r)
 {
-	atomic_store(&engine.regions[r->id], NULL);
-	/* Unregistering wakes any thread still waiting on the range; then
-	 * wait for handlers that found the region before it left the table. */
+	/* Out of the table first: handlers that find it no more leave the
+	 * fault to the kernel; unregistering wakes any thread still waiting
+	 * on the range; then wait for handlers that found it before. */
+	atomic_store_explicit(&engine.regions[r->id], NULL, memory_order_seq_cst);
 	uffd_unregister(r->server->uffd, r->base, r->size);
 	if (engine.use_move)
 		uffd_unregister(r->server->uffd, r->store, r->size);
-	while (atomic_load_explicit(&r->inflight, memory_order_acquire))
-		sched_yield();
+	slot_release(r);
 	policy_stop(r);
 	sys_munmap((void *)r->base, r->size);
 	sys_munmap((void *)r->store, r->size);

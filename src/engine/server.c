@@ -127,11 +127,10 @@ static int handle(struct server *s, const struct uffd_msg *m, uint64_t t_seen)
 static void drain_all(struct server *s)
 {
 	for (size_t i = 0; i < sizeof(engine.regions) / sizeof(engine.regions[0]); i++) {
-		struct region *r = atomic_load_explicit(&engine.regions[i], memory_order_acquire);
-		if (!r || r->server != s || !r->evict_due)
+		struct region *r = slot_get(i);
+		if (!r)
 			continue;
-		atomic_fetch_add_explicit(&r->inflight, 1, memory_order_acquire);
-		if (atomic_load_explicit(&engine.regions[i], memory_order_acquire) == r)
+		if (r->server == s && r->evict_due)
 			fault_drain(r);
 		region_put(r);
 	}

@@ -2,6 +2,7 @@
 #include "helpers.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 static const size_t PS = 4096;
 enum { THREADS = 4, PAGES_PER_THREAD = 96, ROUNDS = 20, LOCAL = 32 };
@@ -55,3 +56,51 @@ static void run(enum dime_mode mode)
 
 Test(threads, verify_under_eviction_thread_mode) { run(DIME_MODE_THREAD); }
 Test(threads, verify_under_eviction_signal_mode) { run(DIME_MODE_SIGNAL); }
+
+/* Regions created and destroyed while other threads fault on a region of
+ * their own: the handlers that look regions up on every fault race every
+ * removal, and must neither crash nor lose a byte. */
+struct churn {
+	_Atomic bool stop;
+	enum dime_mode mode;
+	int rounds;
+};
+
+static void *create_destroy(void *arg)
+{
+	struct churn *c = arg;
+	while (!atomic_load(&c->stop)) {
+		struct dime_region *r = test_region(8 * PS, 2, c->mode);
+		char *m = dime_region_base(r);
+		for (int i = 0; i < 8; i++)
+			m[i * PS] = (char)i;
+		dime_region_destroy(r);
+		c->rounds++;
+	}
+	return NULL;
+}
+
+static void churn(enum dime_mode mode)
+{
+	struct dime_region *r = test_region(THREADS * PAGES_PER_THREAD * PS, LOCAL, mode);
+	char *base = dime_region_base(r);
+	struct churn c = { .mode = mode };
+	pthread_t creator, t[THREADS];
+	struct worker w[THREADS];
+	pthread_create(&creator, NULL, create_destroy, &c);
+	for (unsigned i = 0; i < THREADS; i++) {
+		w[i] = (struct worker){ base + i * PAGES_PER_THREAD * PS, i + 1, 0 };
+		pthread_create(&t[i], NULL, work, &w[i]);
+	}
+	for (unsigned i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		cr_expect_eq(w[i].errors, 0, "thread %u saw %d bad pages", i, w[i].errors);
+	}
+	atomic_store(&c.stop, true);
+	pthread_join(creator, NULL);
+	cr_expect_gt(c.rounds, 0);
+	dime_region_destroy(r);
+}
+
+Test(threads, regions_come_and_go_while_others_fault_thread_mode) { churn(DIME_MODE_THREAD); }
+Test(threads, regions_come_and_go_while_others_fault_signal_mode) { churn(DIME_MODE_SIGNAL); }
