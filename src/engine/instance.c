@@ -454,6 +454,7 @@ void instance_leave(struct region *r)
 	static struct counters after_leaving;
 	pthread_mutex_lock(&r->lock);
 	r->ctr_more[1] = &after_leaving;
+	r->left = r->inst;
 	r->inst = NULL;
 	pthread_mutex_unlock(&r->lock);
 }
@@ -484,5 +485,6 @@ void instance_count_fault(struct region *r)
 
 int instance_id(const struct region *r)
 {
-	return r->inst ? r->inst->id : -1;
+	const struct instance_link *l = r->inst ? r->inst : r->left;
+	return l ? l->id : -1;
 }

@@ -67,7 +67,8 @@ uint64_t instance_evictions(struct region *r);
 /* The fault took the remote page pg local: DiME's page_fault_count. */
 void instance_count_fault(struct region *r);
 
-/* The instance r counts in now, or -1 (for traces: src/engine/trace.c). */
+/* The instance r counts in now, or the one it left at exit, or -1 (for
+ * traces: src/engine/trace.c). */
 int instance_id(const struct region *r);
 
 #endif

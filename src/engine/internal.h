@@ -165,6 +165,9 @@ struct region {
 	struct counters *ctr_more[2];
 	_Atomic int nctr_more;
 	struct instance_link *inst;      /* NULL: its own budget (instance.h) */
+	/* The instance it left at exit (instance_leave()): what the exit
+	 * path still does, e.g. deferred evictions, is traced as its. */
+	struct instance_link *left;
 
 	/* Evictions decided but not done yet (fault.c): that many of the
 	 * oldest LOCAL pages in the policy's order count as remote. Under lock. */
