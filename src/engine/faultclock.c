@@ -55,6 +55,7 @@
 
 #include <errno.h>
 #include <linux/perf_event.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
@@ -103,13 +104,12 @@ static struct {
 	pthread_mutex_t lock;
 	pid_t owner; /* the process that opened the events */
 	int n;       /* CPUs with events open */
-	bool running;   /* enabled */
+	_Atomic bool running; /* enabled; read by handlers without the lock */
 	bool needed;    /* a region has a fetch time: faultclock_need() */
 	int fd[MAX_CPUS][EV_N]; /* [EV_BEGIN] owns the ring */
 	struct perf_event_mmap_page *ring[MAX_CPUS];
 	size_t map_bytes;
 	struct slot slot[SLOTS];
-	uint64_t measured, estimated;
 	uint64_t id[MAX_CPUS]; /* begin events' ids, one per CPU */
 	int cpu[MAX_CPUS];     /* the CPU of each */
 } fc = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -222,25 +222,24 @@ void faultclock_open(void)
 	/* A fork()ed child's copy may be held by a thread that is gone. */
 	pthread_mutex_init(&fc.lock, NULL);
 	close_all();
-	fc.measured = fc.estimated = 0;
-	fc.running = false;
+	atomic_store(&fc.running, false);
 	if (getenv("DIME_NO_FAULTCLOCK"))
 		return;
 	/* Running if needed already (a fork()ed child of a process that
 	 * emulates a delay); a calibration turns them on for itself. */
 	if (open_all(true, fc.needed) != 0)
 		open_all(false, fc.needed);
-	fc.running = fc.n && fc.needed;
+	atomic_store(&fc.running, fc.n && fc.needed);
 }
 
 static void set_running(bool on)
 {
-	if (!fc.n || fc.running == on)
+	if (!fc.n || atomic_load(&fc.running) == on)
 		return;
 	for (int i = 0; i < fc.n; i++)
 		for (int e = 0; e < EV_N; e++)
 			ioctl(fc.fd[i][e], on ? PERF_EVENT_IOC_ENABLE : PERF_EVENT_IOC_DISABLE, 0);
-	fc.running = on;
+	atomic_store(&fc.running, on);
 }
 
 void faultclock_calibrating(bool on)
@@ -252,11 +251,6 @@ void faultclock_need(void)
 {
 	fc.needed = true;
 	set_running(true);
-}
-
-bool faultclock_on(void)
-{
-	return fc.running;
 }
 
 /* Copies len bytes at ring offset `off` (wrapping) into dst. */
@@ -327,7 +321,7 @@ static void drain(int cpu, uint64_t now_raw, uint64_t now)
 
 bool faultclock_began(pid_t tid, uintptr_t page, uint64_t *t_began, int *cpu)
 {
-	if (!fc.running)
+	if (!atomic_load_explicit(&fc.running, memory_order_relaxed))
 		return false;
 	pthread_mutex_lock(&fc.lock);
 	uint64_t now_raw = raw_ns(), now = clock_ticks();
@@ -340,10 +334,6 @@ bool faultclock_began(pid_t tid, uintptr_t page, uint64_t *t_began, int *cpu)
 		   !((int64_t)(now_raw - t) > 0 && now_raw - t > AGE_MAX_NS);
 	if (hit)
 		sl->time = 0;
-	if (hit)
-		fc.measured++;
-	else
-		fc.estimated++;
 	pthread_mutex_unlock(&fc.lock);
 	if (!hit)
 		return false;
@@ -357,7 +347,7 @@ bool faultclock_began(pid_t tid, uintptr_t page, uint64_t *t_began, int *cpu)
 void faultclock_expect_end(pid_t tid, uintptr_t page, struct region *r, uint64_t t_done,
 			   int calib)
 {
-	if (!fc.running)
+	if (!atomic_load_explicit(&fc.running, memory_order_relaxed))
 		return;
 	pthread_mutex_lock(&fc.lock);
 	struct slot *sl = &fc.slot[(uint32_t)tid % SLOTS];
@@ -368,13 +358,5 @@ void faultclock_expect_end(pid_t tid, uintptr_t page, struct region *r, uint64_t
 		sl->end_t_done = t_done;
 		sl->end_calib = calib;
 	}
-	pthread_mutex_unlock(&fc.lock);
-}
-
-void faultclock_counts(uint64_t *measured, uint64_t *estimated)
-{
-	pthread_mutex_lock(&fc.lock);
-	*measured = fc.measured;
-	*estimated = fc.estimated;
 	pthread_mutex_unlock(&fc.lock);
 }

@@ -23,9 +23,6 @@
  * use the calibrated `pre`. Under engine.lock. */
 void faultclock_open(void);
 
-/* Whether the events are running in this process. */
-bool faultclock_on(void);
-
 /* The events cost every page fault of the process: they run from
  * faultclock_need() on (a region with a fetch time to emulate), and
  * during a start-up calibration (faultclock_calibrating(true) .. (false)),
@@ -47,8 +44,5 @@ bool faultclock_began(pid_t tid, uintptr_t page, uint64_t *t_began, int *cpu);
 struct region;
 void faultclock_expect_end(pid_t tid, uintptr_t page, struct region *r, uint64_t t_done,
 			   int calib);
-
-/* Faults answered from a sample, and asked about without one, so far. */
-void faultclock_counts(uint64_t *measured, uint64_t *estimated);
 
 #endif
