@@ -24,9 +24,10 @@
 void faultclock_open(void);
 
 /* The events cost every page fault of the process: they run from
- * faultclock_need() on (a region with a fetch time to emulate), and
- * during a start-up calibration (faultclock_calibrating(true) .. (false)),
- * which measures dime's costs with them. Under engine.lock. */
+ * faultclock_need() on (a region with a fetch time to emulate; any
+ * thread, also a handler taking a live latency change), and during a
+ * start-up calibration (faultclock_calibrating(true) .. (false), under
+ * engine.lock), which measures dime's costs with them. */
 void faultclock_need(void);
 void faultclock_calibrating(bool on);
 

@@ -138,6 +138,10 @@ void region_set_delay(struct region *r)
 	no_latency.latency_ns = 0;
 	r->transfer_ticks = clock_ns_to_ticks(dime_fetch_ns(&no_latency, engine.page_size));
 	r->costs = costs_for(&r->server->costs, 2 * r->latency_ticks + r->transfer_ticks);
+	/* Debt is owed to the fetch time it was run up under: a new one
+	 * (`dime config` changed the latency) starts even, or a millisecond
+	 * of debt from 40 us fetches would cut the first 400 us ones short. */
+	atomic_store_explicit(&r->delay_debt, 0, memory_order_relaxed);
 	/* A fetch time to place: when faults begin and end matters now. */
 	if (r->server->mode == DIME_MODE_THREAD && !r->mm && (r->latency_ticks || r->transfer_ticks))
 		faultclock_need();
