@@ -110,8 +110,10 @@ static void put(const char *key, double v)
 
 /* ---- cases --------------------------------------------------------------- */
 
-static struct dime_region *region(enum dime_mode mode, size_t pages, uint64_t budget,
-				  uint64_t latency_ns, uint64_t bps)
+/* Parameters of a benchmark region: `pages` of address space, `budget`
+ * local. */
+static struct dime_params params(enum dime_mode mode, size_t pages, uint64_t budget,
+				 uint64_t latency_ns, uint64_t bps)
 {
 	struct dime_params p;
 	dime_params_init(&p);
@@ -120,13 +122,25 @@ static struct dime_region *region(enum dime_mode mode, size_t pages, uint64_t bu
 	p.latency_ns = latency_ns;
 	p.bandwidth_bps = bps;
 	p.mode = mode;
+	return p;
+}
+
+static struct dime_region *region_of(const struct dime_params *p)
+{
 	struct dime_region *r;
-	int err = dime_region_create(&p, &r);
+	int err = dime_region_create(p, &r);
 	if (err) {
 		fprintf(stderr, "dimebench: dime_region_create: %s\n", dime_strerror(err));
 		exit(2);
 	}
 	return r;
+}
+
+static struct dime_region *region(enum dime_mode mode, size_t pages, uint64_t budget,
+				  uint64_t latency_ns, uint64_t bps)
+{
+	struct dime_params p = params(mode, pages, budget, latency_ns, bps);
+	return region_of(&p);
 }
 
 static enum dime_mode parse_mode(const char *s)
@@ -303,35 +317,42 @@ static struct bench_summary put_run(struct bench_run *r, double faults)
 /* Emulated fetch time as the program sees it, against the configured one:
  * a cyclic sweep over twice the local budget, every access a remote
  * fault, each timed with clock_gettime. */
+/* Fills the region's first `pages` pages, warms the run's pattern up,
+ * then times it; *d: the counters the timed part added. */
+static void timed_pattern(struct dime_region *dr, size_t pages, enum bench_fill fill,
+			  struct bench_run *run, struct dime_stats *d)
+{
+	volatile char *m = dime_region_base(dr);
+	bench_fill(m, pages, fill);
+	bench_warm(m, run);
+	struct dime_stats s0;
+	dime_region_stats(dr, &s0);
+	bench_timed(m, run);
+	dime_region_stats(dr, d);
+	d->remote_faults -= s0.remote_faults;
+	d->soft_faults -= s0.soft_faults;
+}
+
 static void case_fetch(enum dime_mode mode, uint64_t latency_ns, uint64_t bps)
 {
 	enum { BUDGET = 256, PASSES = 6 };
 	size_t pages = 2 * BUDGET;
-	struct dime_region *dr = region(mode, pages, BUDGET, latency_ns, bps);
-	struct dime_params p;
-	dime_params_init(&p);
-	p.latency_ns = latency_ns;
-	p.bandwidth_bps = bps;
+	struct dime_params p = params(mode, pages, BUDGET, latency_ns, bps);
+	struct dime_region *dr = region_of(&p);
 	double want = (double)dime_fetch_ns(&p, bench_page_size());
-	volatile char *m = dime_region_base(dr);
 	struct bench_run run;
 	bench_run_init(&run, BENCH_CYCLIC, pages, pages * PASSES);
-	bench_fill(m, pages, BENCH_FILL_SPARSE);
-	bench_warm(m, &run);
-	struct dime_stats s0, s1;
-	dime_region_stats(dr, &s0);
-	bench_timed(m, &run);
-	dime_region_stats(dr, &s1);
+	struct dime_stats d;
+	timed_pattern(dr, pages, BENCH_FILL_SPARSE, &run, &d);
 	put("fetch_ns", want);
 	put("floor_ns", (double)dime_floor_ns(mode));
-	struct bench_summary sum = put_run(&run, (double)(s1.remote_faults - s0.remote_faults));
+	struct bench_summary sum = put_run(&run, (double)d.remote_faults);
 	put("mean_err", (sum.mean_ns - want) / want);
 	put("median_err", (sum.median_ns - want) / want);
 	put("p99_err", (sum.p99_ns - want) / want);
 	bench_run_free(&run);
 	dime_region_destroy(dr);
 }
-
 
 static enum bench_pattern parse_pattern(const char *s)
 {
@@ -344,35 +365,19 @@ static void case_pattern(enum dime_mode mode, enum bench_pattern pat, uint64_t l
 			 uint64_t bps, const char *policy)
 {
 	size_t pages = 2 * ZRAM_N;
-	struct dime_params p;
-	dime_params_init(&p);
-	p.size = pages * PAGE;
-	p.local_npages = ZRAM_N;
-	p.latency_ns = latency_ns;
-	p.bandwidth_bps = bps;
-	p.mode = mode;
+	struct dime_params p = params(mode, pages, ZRAM_N, latency_ns, bps);
 	snprintf(p.policy, sizeof(p.policy), "%s", policy);
-	struct dime_region *dr;
-	int err = dime_region_create(&p, &dr);
-	if (err) {
-		fprintf(stderr, "dimebench: dime_region_create: %s\n", dime_strerror(err));
-		exit(2);
-	}
-	volatile char *m = dime_region_base(dr);
+	struct dime_region *dr = region_of(&p);
 	struct bench_run run;
 	bench_run_init(&run, pat, pages, pages * ZRAM_PASSES);
-	bench_fill(m, pages, BENCH_FILL_RANDOM);
-	bench_warm(m, &run);
-	struct dime_stats s0, s1;
-	dime_region_stats(dr, &s0);
-	bench_timed(m, &run);
-	dime_region_stats(dr, &s1);
+	struct dime_stats d;
+	timed_pattern(dr, pages, BENCH_FILL_RANDOM, &run, &d);
 	put("fetch_ns", (double)dime_fetch_ns(&p, bench_page_size()));
 	put("floor_ns", (double)dime_floor_ns(mode));
 	/* Soft faults (a policy observing pages) are slow accesses too. */
-	double soft = (double)(s1.soft_faults - s0.soft_faults);
-	put_run(&run, (double)(s1.remote_faults - s0.remote_faults) + soft);
-	put("remote_per_access", (double)(s1.remote_faults - s0.remote_faults) / (double)run.n);
+	double soft = (double)d.soft_faults;
+	put_run(&run, (double)d.remote_faults + soft);
+	put("remote_per_access", (double)d.remote_faults / (double)run.n);
 	put("soft_per_access", soft / (double)run.n);
 	bench_run_free(&run);
 	dime_region_destroy(dr);

@@ -33,9 +33,10 @@ static void *work(void *arg)
 	return NULL;
 }
 
-static void run(enum dime_mode mode)
+/* THREADS workers, each on its own part of r, to the end; each must have
+ * read back every byte it wrote. */
+static void run_workers(struct dime_region *r)
 {
-	struct dime_region *r = test_region(THREADS * PAGES_PER_THREAD * PS, LOCAL, mode);
 	char *base = dime_region_base(r);
 	pthread_t t[THREADS];
 	struct worker w[THREADS];
@@ -47,6 +48,12 @@ static void run(enum dime_mode mode)
 		pthread_join(t[i], NULL);
 		cr_expect_eq(w[i].errors, 0, "thread %u saw %d bad pages", i, w[i].errors);
 	}
+}
+
+static void run(enum dime_mode mode)
+{
+	struct dime_region *r = test_region(THREADS * PAGES_PER_THREAD * PS, LOCAL, mode);
+	run_workers(r);
 	struct dime_stats s;
 	dime_region_stats(r, &s);
 	cr_expect_gt(s.evictions, (uint64_t)THREADS * PAGES_PER_THREAD);
@@ -83,19 +90,10 @@ static void *create_destroy(void *arg)
 static void churn(enum dime_mode mode)
 {
 	struct dime_region *r = test_region(THREADS * PAGES_PER_THREAD * PS, LOCAL, mode);
-	char *base = dime_region_base(r);
 	struct churn c = { .mode = mode };
-	pthread_t creator, t[THREADS];
-	struct worker w[THREADS];
+	pthread_t creator;
 	pthread_create(&creator, NULL, create_destroy, &c);
-	for (unsigned i = 0; i < THREADS; i++) {
-		w[i] = (struct worker){ base + i * PAGES_PER_THREAD * PS, i + 1, 0 };
-		pthread_create(&t[i], NULL, work, &w[i]);
-	}
-	for (unsigned i = 0; i < THREADS; i++) {
-		pthread_join(t[i], NULL);
-		cr_expect_eq(w[i].errors, 0, "thread %u saw %d bad pages", i, w[i].errors);
-	}
+	run_workers(r);
 	atomic_store(&c.stop, true);
 	pthread_join(creator, NULL);
 	cr_expect_gt(c.rounds, 0);
