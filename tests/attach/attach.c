@@ -29,16 +29,14 @@ Test(attach, insert_then_detach_keeps_every_byte)
 	char fds_before[2048], fds_after[2048];
 	int maps = proc_count(t.pid, "maps"), fds = proc_fds(t.pid, fds_before, sizeof(fds_before));
 	int tasks = proc_count(t.pid, "task");
-	struct run r = insert(t.pid, "64");
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	struct run r = insert_ok(t.pid, "64");
 	cr_assert(strstr(r.out, "is under emulation"), "%s", r.out);
 	cr_assert(strstr(r.out, "[heap]"), "the heap is not covered: %s", r.out);
 	cr_assert(strstr(r.out, "main stack (grows down)"), "%s", r.out);
 	cr_assert(strstr(r.out, "made remote now"), "%s", r.out);
 	/* Whole passes over 2,200 pages with 64 local: remote faults. */
 	passes(&t, 3);
-	r = detach(t.pid);
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	r = detach_ok(t.pid);
 	cr_assert(strstr(r.out, "all pages in place"), "%s", r.out);
 	cr_assert_gt(stat_of(r.out, "remote_faults "), 1000, "%s", r.out);
 	cr_assert_gt(stat_of(r.out, "evictions "), 1000, "%s", r.out);
@@ -66,8 +64,7 @@ Test(attach, fork_in_target_keeps_both_copies)
 	skip_unless_root();
 	struct target t;
 	target_start(&t);
-	struct run r = insert(t.pid, "64");
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	insert_ok(t.pid, "64");
 	passes(&t, 1);
 	/* The child checks every byte, changes its copy and checks again;
 	 * the parent checks its own copy did not change. */
@@ -77,8 +74,7 @@ Test(attach, fork_in_target_keeps_both_copies)
 	passes(&t, 2);
 	kill(t.pid, SIGUSR1);
 	cr_assert(wait_line(&t, "fork ok", line, sizeof(line)), "second fork failed");
-	r = detach(t.pid);
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	detach_ok(t.pid);
 	target_finish(&t);
 }
 
@@ -87,8 +83,7 @@ Test(attach, mremap_and_madvise_in_target)
 	skip_unless_root();
 	struct target t;
 	target_start(&t);
-	struct run r = insert(t.pid, "64");
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	insert_ok(t.pid, "64");
 	passes(&t, 1);
 	/* The large block moves (its remote pages with it) and a scratch
 	 * block discarded with MADV_DONTNEED reads as zeroes. */
@@ -96,8 +91,7 @@ Test(attach, mremap_and_madvise_in_target)
 	kill(t.pid, SIGUSR2);
 	cr_assert(wait_line(&t, "remap ok", line, sizeof(line)), "mremap in the target failed");
 	passes(&t, 2);
-	r = detach(t.pid);
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	detach_ok(t.pid);
 	target_finish(&t);
 }
 
@@ -106,8 +100,7 @@ Test(attach, agent_exits_when_target_is_killed)
 	skip_unless_root();
 	struct target t;
 	target_start(&t);
-	struct run r = insert(t.pid, "64");
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	insert_ok(t.pid, "64");
 	passes(&t, 1);
 	pid_t agent = agent_of(t.pid);
 	kill(t.pid, SIGKILL);
@@ -130,8 +123,7 @@ Test(attach, detach_recovers_after_agent_is_killed)
 	char fds_before[2048], fds_after[2048];
 	int maps = proc_count(t.pid, "maps"), fds = proc_fds(t.pid, fds_before, sizeof(fds_before));
 	int tasks = proc_count(t.pid, "task");
-	struct run r = insert(t.pid, "64");
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	struct run r = insert_ok(t.pid, "64");
 	passes(&t, 1);
 	/* The target's remote pages stay registered: its next access to one
 	 * waits (it does not read zeroes) until detach brings them back. */
@@ -141,8 +133,7 @@ Test(attach, detach_recovers_after_agent_is_killed)
 	snprintf(proc, sizeof(proc), "/proc/%d", (int)agent);
 	for (int i = 0; i < WAIT_S * 10 && !gone(proc); i++)
 		usleep(100000);
-	r = detach(t.pid);
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	r = detach_ok(t.pid);
 	cr_assert(strstr(r.out, "recovering"), "%s", r.out);
 	cr_assert(strstr(r.out, "all pages in place"), "%s", r.out);
 	passes(&t, 2);
@@ -204,11 +195,9 @@ Test(attach, insert_twice_is_refused)
 	skip_unless_root();
 	struct target t;
 	target_start(&t);
-	struct run r = insert(t.pid, "64");
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	struct run r = insert_ok(t.pid, "64");
 	r = insert(t.pid, "64");
 	assert_refused(&r, "under dime already");
-	r = detach(t.pid);
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	r = detach_ok(t.pid);
 	target_finish(&t);
 }

@@ -96,6 +96,27 @@ void target_finish(struct target *t)
 	fclose(t->out);
 }
 
+/* In a forked child: execs dime with args (NULL-terminated) in the tests'
+ * own control directory, $XDG_RUNTIME_DIR/dime whatever the environment
+ * says, stdout and stderr to fd `out`. */
+static void exec_dime(const char *const args[], int out)
+{
+	char *exe, *env;
+	if (asprintf(&exe, "%s/dime", test_build_dir()) < 0 ||
+	    asprintf(&env, "XDG_RUNTIME_DIR=%s", xdg) < 0)
+		_exit(127);
+	putenv(env);
+	unsetenv("DIME_CONTROL_DIR");
+	dup2(out, 1);
+	dup2(out, 2);
+	close(out);
+	const char *argv[32] = { "dime" };
+	for (int i = 0; args[i] && i < 30; i++)
+		argv[i + 1] = args[i];
+	execv(exe, (char *const *)argv);
+	_exit(127);
+}
+
 /* Runs dime with args (NULL-terminated), stdout and stderr together. */
 struct run dime(const char *const args[])
 {
@@ -105,23 +126,8 @@ struct run dime(const char *const args[])
 	pid_t c = fork();
 	cr_assert_geq(c, 0);
 	if (c == 0) {
-		char *exe, *env;
-		if (asprintf(&exe, "%s/dime", test_build_dir()) < 0 ||
-		    asprintf(&env, "XDG_RUNTIME_DIR=%s", xdg) < 0)
-			_exit(127);
-		putenv(env);
-		/* The tests' own directory, $XDG_RUNTIME_DIR/dime, whatever the
-		 * environment says. */
-		unsetenv("DIME_CONTROL_DIR");
-		dup2(p[1], 1);
-		dup2(p[1], 2);
 		close(p[0]);
-		close(p[1]);
-		const char *argv[32] = { "dime" };
-		for (int i = 0; args[i] && i < 30; i++)
-			argv[i + 1] = args[i];
-		execv(exe, (char *const *)argv);
-		_exit(127);
+		exec_dime(args, p[1]);
 	}
 	close(p[1]);
 	size_t n = 0;
@@ -139,22 +145,8 @@ pid_t dime_background(const char *const args[])
 {
 	pid_t c = fork();
 	cr_assert_geq(c, 0);
-	if (c == 0) {
-		char *exe, *env;
-		if (asprintf(&exe, "%s/dime", test_build_dir()) < 0 ||
-		    asprintf(&env, "XDG_RUNTIME_DIR=%s", xdg) < 0)
-			_exit(127);
-		putenv(env);
-		unsetenv("DIME_CONTROL_DIR");
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 1);
-		dup2(null, 2);
-		const char *argv[32] = { "dime" };
-		for (int i = 0; args[i] && i < 30; i++)
-			argv[i + 1] = args[i];
-		execv(exe, (char *const *)argv);
-		_exit(127);
-	}
+	if (c == 0)
+		exec_dime(args, open("/dev/null", O_RDWR));
 	return c;
 }
 
@@ -284,3 +276,16 @@ void assert_refused(const struct run *r, const char *token)
 		     r->out);
 }
 
+struct run insert_ok(pid_t pid, const char *local_pages)
+{
+	struct run r = insert(pid, local_pages);
+	cr_assert_eq(r.status, 0, "dime insert: %s", r.out);
+	return r;
+}
+
+struct run detach_ok(pid_t pid)
+{
+	struct run r = detach(pid);
+	cr_assert_eq(r.status, 0, "dime detach: %s", r.out);
+	return r;
+}

@@ -46,6 +46,9 @@ struct run dime(const char *const args[]);
 pid_t dime_background(const char *const args[]);
 struct run insert(pid_t pid, const char *local_pages);
 struct run detach(pid_t pid);
+/* The same, asserting exit status 0 (its output in the message if not). */
+struct run insert_ok(pid_t pid, const char *local_pages);
+struct run detach_ok(pid_t pid);
 /* The number after `key` in out (asserted present). */
 uint64_t stat_of(const char *out, const char *key);
 /* Lines of /proc/PID/FILE, or entries of the directory /proc/PID/FILE. */

@@ -163,24 +163,33 @@ static struct snap wait_faults(int instance, pid_t pid, uint64_t n)
 	return s;
 }
 
+/* Instance 0 with a budget of 200, a `dime run` sweeping in it and a
+ * target inserted into it: the run's process id; r: dime insert's. */
+static pid_t run_and_inserted_target(struct sweeper *s, struct target *t, struct run *r)
+{
+	*r = DIME("config", "instance_id=0 latency_ns=0 local_npages=200");
+	cr_assert_eq(r->status, 0, "%s", r->out);
+	sweeper_start(s, "0", "300");
+	int pids[4];
+	cr_assert_eq(row_pids(0, pids, 4), 1);
+	target_start(t);
+	*r = insert_into(t->pid, "0");
+	cr_assert_eq(r->status, 0, "%s", r->out);
+	return pids[0];
+}
+
 TestSuite(attach_instance, .init = control_dir_init, .timeout = 600);
 
 Test(attach_instance, insert_shares_a_runs_budget)
 {
 	skip_unless_root();
-	struct run r = DIME("config", "instance_id=0 latency_ns=0 local_npages=200");
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	struct run r;
 	struct sweeper s;
-	sweeper_start(&s, "0", "300");
-	int pids[4];
-	cr_assert_eq(row_pids(0, pids, 4), 1);
-	pid_t run_pid = pids[0];
 	struct target t;
-	target_start(&t);
-	r = insert_into(t.pid, "0");
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	pid_t run_pid = run_and_inserted_target(&s, &t, &r);
 	cr_assert(strstr(r.out, "instance 0, budget 200 local pages"), "%s", r.out);
 	/* Both in the pid column; the run's process cannot be inserted. */
+	int pids[4];
 	cr_assert_eq(row_pids(0, pids, 4), 2);
 	cr_assert(has_pid(pids, 2, t.pid) && has_pid(pids, 2, run_pid));
 	r = insert_into(run_pid, "0");
@@ -210,8 +219,7 @@ Test(attach_instance, insert_shares_a_runs_budget)
 	cr_assert_gt(target_max, 0);
 	cr_assert_gt(run_max, 0);
 	/* Detached: out of the pid column and the count, the run stays. */
-	r = detach(t.pid);
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	r = detach_ok(t.pid);
 	cr_assert(strstr(r.out, "all pages in place"), "%s", r.out);
 	cr_assert_eq(row_pids(0, pids, 4), 1);
 	cr_assert_eq(pids[0], run_pid);
@@ -259,8 +267,7 @@ Test(attach_instance, live_latency_change_reaches_the_inserted_process)
 		      (unsigned long long)slow_after, (unsigned long long)n_after);
 	cr_assert_leq(slow_before * 2, n_before, "before: %llu of %llu faults over 131 us",
 		      (unsigned long long)slow_before, (unsigned long long)n_before);
-	r = detach(t.pid);
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	r = detach_ok(t.pid);
 	target_finish(&t);
 }
 
@@ -270,8 +277,7 @@ Test(attach_instance, own_instance_leaves_with_detach_and_exit)
 	struct target t;
 	target_start(&t);
 	/* Without --instance: a row of its own, from the options. */
-	struct run r = insert(t.pid, "64");
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	struct run r = insert_ok(t.pid, "64");
 	r = DIME("config");
 	char want[256];
 	snprintf(want, sizeof(want),
@@ -282,13 +288,11 @@ Test(attach_instance, own_instance_leaves_with_detach_and_exit)
 	int pids[2];
 	cr_assert_eq(row_pids(0, pids, 2), 1);
 	cr_assert_eq(pids[0], t.pid);
-	r = detach(t.pid);
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	r = detach_ok(t.pid);
 	r = DIME("config");
 	cr_assert_str_eq(r.out, HEADER);
 	/* Again, and the process exits: its agent takes it out of the table. */
-	r = insert(t.pid, "64");
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	r = insert_ok(t.pid, "64");
 	cr_assert_eq(row_pids(0, pids, 2), 1);
 	target_finish(&t);
 	for (int i = 0; i < WAIT_S * 10; i++) {
@@ -325,12 +329,10 @@ Test(attach_instance, processes_of_one_insert_share_one_instance)
 		sleep_ms(50);
 	}
 	cr_assert_leq(stats(0, a.pid).peak, 100 + SLACK);
-	r = detach(a.pid);
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	r = detach_ok(a.pid);
 	cr_assert_eq(row_pids(0, pids, 4), 1);
 	cr_assert_eq(pids[0], b.pid);
-	r = detach(b.pid);
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	r = detach_ok(b.pid);
 	r = DIME("config");
 	cr_assert_str_eq(r.out, HEADER, "the instance made for them stayed");
 	target_finish(&a);
@@ -342,8 +344,7 @@ Test(attach_instance, killed_agent_is_cleaned_up_by_the_next_command)
 	skip_unless_root();
 	struct target t;
 	target_start(&t);
-	struct run r = insert(t.pid, "64");
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	struct run r = insert_ok(t.pid, "64");
 	passes(&t, 1);
 	pid_t agent = agent_of(t.pid);
 	kill(agent, SIGKILL);
@@ -363,8 +364,7 @@ Test(attach_instance, killed_agent_is_cleaned_up_by_the_next_command)
 	cr_assert_str_eq(r.out, want);
 	r = DIME("config");
 	cr_assert_str_eq(r.out, HEADER, "said twice");
-	r = detach(t.pid);
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	r = detach_ok(t.pid);
 	cr_assert(strstr(r.out, "all pages in place"), "%s", r.out);
 	passes(&t, 1);
 	target_finish(&t);
@@ -373,17 +373,10 @@ Test(attach_instance, killed_agent_is_cleaned_up_by_the_next_command)
 Test(attach_instance, killed_agent_is_reaped_by_the_instances_live_process)
 {
 	skip_unless_root();
-	struct run r = DIME("config", "instance_id=0 latency_ns=0 local_npages=200");
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	struct run r;
 	struct sweeper s;
-	sweeper_start(&s, "0", "300");
-	int pids[4];
-	cr_assert_eq(row_pids(0, pids, 4), 1);
-	pid_t run_pid = pids[0];
 	struct target t;
-	target_start(&t);
-	r = insert_into(t.pid, "0");
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	pid_t run_pid = run_and_inserted_target(&s, &t, &r);
 	passes(&t, 1);
 	pid_t agent = agent_of(t.pid);
 	char dir[256];
@@ -410,8 +403,7 @@ Test(attach_instance, killed_agent_is_reaped_by_the_instances_live_process)
 		 "(instance 0)",
 		 (int)t.pid);
 	cr_assert(strstr(r.out, want), "%s", r.out);
-	r = detach(t.pid);
-	cr_assert_eq(r.status, 0, "%s", r.out);
+	r = detach_ok(t.pid);
 	cr_assert(strstr(r.out, "all pages in place"), "%s", r.out);
 	target_finish(&t);
 	cr_assert_eq(sweeper_stop(&s), 0);
