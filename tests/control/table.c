@@ -27,6 +27,15 @@ static struct ctl_table *fresh_table(void)
 	return t;
 }
 
+/* Adds an instance (latency 1000 ns, 1 Gb/s, 10 pages) to t: its id. */
+static int test_instance(struct ctl_table *t)
+{
+	ctl_lock(t);
+	int id = ctl_instance_add(t, 1000, 1000000000, 10, 0);
+	ctl_unlock(t);
+	return id;
+}
+
 /* A child that joins instance `inst`, says so on a pipe, then waits to be
  * killed; holds the table lock meanwhile if `hold`. */
 static pid_t member_child(struct ctl_table *t, int inst, bool hold)
@@ -72,9 +81,7 @@ static int members_of(struct ctl_table *t, int inst)
 Test(table, lock_holder_killed_with_9)
 {
 	struct ctl_table *t = fresh_table();
-	ctl_lock(t);
-	int id = ctl_instance_add(t, 1000, 1000000000, 10, 0);
-	ctl_unlock(t);
+	int id = test_instance(t);
 	pid_t pid = member_child(t, id, true);
 	kill9(pid);
 	/* Would block forever with a plain process-shared mutex. */
@@ -101,9 +108,7 @@ Test(table, lock_holder_killed_with_9)
 Test(table, killed_member_leaves_and_live_one_stays)
 {
 	struct ctl_table *t = fresh_table();
-	ctl_lock(t);
-	int id = ctl_instance_add(t, 1000, 1000000000, 10, 0);
-	ctl_unlock(t);
+	int id = test_instance(t);
 	pid_t a = member_child(t, id, false), b = member_child(t, id, false);
 	cr_assert_eq(members_of(t, id), 2);
 	cr_assert_eq(atomic_load(&t->inst[id].local), 10);
@@ -245,9 +250,7 @@ Test(table, an_auto_instance_is_busy_while_its_run_lives)
 Test(table, live_members_reap_and_the_next_sweep_says_so)
 {
 	struct ctl_table *t = fresh_table();
-	ctl_lock(t);
-	int id = ctl_instance_add(t, 1000, 1000000000, 10, 0);
-	ctl_unlock(t);
+	int id = test_instance(t);
 	pid_t a = member_child(t, id, false), b = member_child(t, id, false);
 	kill9(a);
 	/* A live member's sweep: the dead one and its pages leave. */
@@ -286,9 +289,7 @@ Test(table, live_members_reap_and_the_next_sweep_says_so)
 Test(table, an_inserted_member_dies_with_its_agent)
 {
 	struct ctl_table *t = fresh_table();
-	ctl_lock(t);
-	int id = ctl_instance_add(t, 1000, 1000000000, 10, 0);
-	ctl_unlock(t);
+	int id = test_instance(t);
 	/* A child plays the agent of this process. */
 	int p[2];
 	cr_assert(!pipe(p));
