@@ -92,6 +92,16 @@ static struct summary summarize(const char *trace)
 	return s;
 }
 
+/* Runs `dime run ARGS` (which must write its trace to `trace`),
+ * asserting success, and summarizes the trace. */
+#define TRACED_RUN(trace, ...)                                                  \
+	({                                                                      \
+		struct dime_result r_ = CTL("run", __VA_ARGS__);                \
+		cr_assert_eq(r_.status, 0, "stderr: %s", r_.err);               \
+		dime_result_free(&r_);                                          \
+		summarize(trace);                                               \
+	})
+
 static uint64_t stat_of(const char *json_path, const char *key)
 {
 	char *j = read_file_text(json_path);
@@ -107,12 +117,10 @@ Test(trace, one_event_per_fault_and_eviction_as_counted)
 	char *trace = temp_path("run.trace.json"), *stats = temp_path("stats.json");
 	/* Four threads sweeping over a budget of 64 pages: remote faults
 	 * and evictions from several threads. */
-	struct dime_result r = CTL("run", "--local-pages", "64", "--latency-ns", "20000", "--trace",
-				   trace, "--trace-max-events", "1000000", "--stats-json", stats,
-				   "--", build_file("tests/progs/threads"), "3");
-	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-	dime_result_free(&r);
-	struct summary s = summarize(trace);
+	struct summary s = TRACED_RUN(trace, "--local-pages", "64", "--latency-ns", "20000",
+				      "--trace", trace, "--trace-max-events", "1000000",
+				      "--stats-json", stats, "--",
+				      build_file("tests/progs/threads"), "3");
 	uint64_t remote = stat_of(stats, "remote_faults");
 	cr_assert_gt(remote, 500);
 	cr_assert_eq(s.dropped, 0);
@@ -145,12 +153,9 @@ Test(trace, signal_mode_faults_on_the_faulting_threads)
 {
 	require_preload();
 	char *trace = temp_path("run.trace.json"), *stats = temp_path("stats.json");
-	struct dime_result r = CTL("run", "--mode", "signal", "--local-pages", "64", "--trace",
-				   trace, "--stats-json", stats, "--",
-				   build_file("tests/progs/threads"), "2");
-	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-	dime_result_free(&r);
-	struct summary s = summarize(trace);
+	struct summary s = TRACED_RUN(trace, "--mode", "signal", "--local-pages", "64", "--trace",
+				      trace, "--stats-json", stats, "--",
+				      build_file("tests/progs/threads"), "2");
 	cr_assert_eq(s.dropped, 0);
 	cr_assert_eq(s.remote, stat_of(stats, "remote_faults"));
 	cr_assert_geq(s.remote_tids, 4);
@@ -163,12 +168,9 @@ Test(trace, soft_faults_are_events_of_their_own)
 	require_preload();
 	char *trace = temp_path("run.trace.json"), *stats = temp_path("stats.json");
 	/* LRU observes pages: their next touches are soft faults. */
-	struct dime_result r = CTL("run", "--policy", "lru", "--local-pages", "64", "--trace",
-				   trace, "--trace-max-events", "1000000", "--stats-json", stats,
-				   "--", build_file("tests/progs/threads"), "3");
-	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-	dime_result_free(&r);
-	struct summary s = summarize(trace);
+	struct summary s = TRACED_RUN(trace, "--policy", "lru", "--local-pages", "64", "--trace",
+				      trace, "--trace-max-events", "1000000", "--stats-json", stats,
+				      "--", build_file("tests/progs/threads"), "3");
 	uint64_t soft = stat_of(stats, "soft_faults");
 	cr_assert_gt(soft, 0);
 	cr_assert_eq(s.dropped, 0);
@@ -182,11 +184,8 @@ Test(trace, events_carry_the_instance)
 	ctl_write_ok("instance_id=0 local_npages=1000");
 	ctl_write_ok("instance_id=1 latency_ns=500 local_npages=64");
 	char *trace = temp_path("run.trace.json");
-	struct dime_result r = CTL("run", "--instance", "1", "--trace", trace, "--",
-				   build_file("tests/progs/threads"), "1");
-	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-	dime_result_free(&r);
-	struct summary s = summarize(trace);
+	struct summary s = TRACED_RUN(trace, "--instance", "1", "--trace", trace, "--",
+				      build_file("tests/progs/threads"), "1");
 	cr_assert_gt(s.remote, 0);
 	cr_assert_eq(s.inst_min, 1);
 	cr_assert_eq(s.inst_max, 1);
@@ -197,12 +196,9 @@ Test(trace, execd_children_have_their_own_pids)
 	require_preload();
 	char *trace = temp_path("run.trace.json"), *stats = temp_path("stats.json");
 	/* fork+execve, posix_spawn and system(): exec'd images and shells. */
-	struct dime_result r = CTL("run", "--local-pages", "64", "--trace", trace,
-				   "--trace-max-events", "1000000", "--stats-json", stats, "--",
-				   build_file("tests/progs/exec"));
-	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-	dime_result_free(&r);
-	struct summary s = summarize(trace);
+	struct summary s = TRACED_RUN(trace, "--local-pages", "64", "--trace", trace,
+				      "--trace-max-events", "1000000", "--stats-json", stats, "--",
+				      build_file("tests/progs/exec"));
 	uint64_t processes = stat_of(stats, "processes");
 	cr_assert_gt(processes, 2);
 	cr_assert_eq(s.dropped, 0);
@@ -239,12 +235,9 @@ Test(trace, the_bound_holds_on_a_long_run)
 {
 	require_preload();
 	char *trace = temp_path("run.trace.json"), *stats = temp_path("stats.json");
-	struct dime_result r = CTL("run", "--local-pages", "32", "--latency-ns", "0", "--trace",
-				   trace, "--trace-max-events", "300", "--stats-json", stats, "--",
-				   build_file("tests/progs/threads"), "10");
-	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-	dime_result_free(&r);
-	struct summary s = summarize(trace);
+	struct summary s = TRACED_RUN(trace, "--local-pages", "32", "--latency-ns", "0", "--trace",
+				      trace, "--trace-max-events", "300", "--stats-json", stats,
+				      "--", build_file("tests/progs/threads"), "10");
 	uint64_t all = stat_of(stats, "remote_faults") + stat_of(stats, "first_touch_faults");
 	cr_assert_gt(all, 3000);
 	cr_assert_eq(s.max_events, 300);
