@@ -7,6 +7,7 @@
  * command, which says so. */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "stats-json.h"
 #include "table-peek.h"
 
 #include <fcntl.h>
@@ -124,14 +125,7 @@ static struct snap stats2(int instance, pid_t pid, pid_t other)
 	s.peak = after(r.out, "\"local_pages_peak\": ");
 	s.remote_faults = after(r.out, "\"remote_faults\": ");
 	s.delay_ns = after(r.out, "\"injected_delay_ns\": ");
-	const char *h = strstr(r.out, "\"fault_time_hist_log2_ns\": [");
-	cr_assert(h, "%s", r.out);
-	h = strchr(h, '[') + 1;
-	for (int b = 0; b < 32; b++) {
-		char *end;
-		s.hist[b] = strtoull(h, &end, 10);
-		h = end + 1;
-	}
+	stats_json_hist(r.out, s.hist);
 	for (int i = 0; i < 2; i++) {
 		snprintf(want, sizeof(want), "{\"pid\": %d,", (int)(i ? other : pid));
 		const char *p = strstr(r.out, want);

@@ -35,8 +35,8 @@ Test(budget, two_processes_share_one_budget)
 	require_preload();
 	ctl_write_ok("instance_id=0 latency_ns=0 local_npages=100");
 	/* Each sweeps 150 pages: alone, each would keep 100 local. */
-	struct sweeper_run a = SWEEPER(150, "--instance", "0", );
-	struct sweeper_run b = SWEEPER(150, "--instance", "0", );
+	struct sweeper_run a, b;
+	two_sweepers(&a, &b);
 	struct inst_stats s = ctl_wait_faults(0, 2000);
 	for (int i = 0; i < 20; i++) {
 		s = ctl_stats(0);
@@ -60,8 +60,8 @@ Test(budget, one_fifo_order_across_processes)
 {
 	require_preload();
 	ctl_write_ok("instance_id=0 latency_ns=0 local_npages=100");
-	struct sweeper_run a = SWEEPER(150, "--instance", "0", );
-	struct sweeper_run b = SWEEPER(150, "--instance", "0", );
+	struct sweeper_run a, b;
+	two_sweepers(&a, &b);
 	ctl_wait_faults(0, 5000);
 	/* Two equal cyclic sweeps under one FIFO order keep about half each
 	 * (each evicting only its own pages, the split drifts anywhere);
@@ -86,8 +86,8 @@ Test(budget, lowering_the_budget_evicts_down_to_it)
 {
 	require_preload();
 	ctl_write_ok("instance_id=0 latency_ns=0 local_npages=100");
-	struct sweeper_run a = SWEEPER(150, "--instance", "0", );
-	struct sweeper_run b = SWEEPER(150, "--instance", "0", );
+	struct sweeper_run a, b;
+	two_sweepers(&a, &b);
 	struct inst_stats s = ctl_wait_faults(0, 1000);
 	cr_assert_geq(s.local_pages, 90);
 	ctl_write_ok("instance_id=0 local_npages=20");
@@ -105,8 +105,8 @@ Test(budget, a_killed_process_takes_its_pages_out_of_the_count)
 {
 	require_preload();
 	ctl_write_ok("instance_id=0 latency_ns=0 local_npages=100");
-	struct sweeper_run a = SWEEPER(150, "--instance", "0", );
-	struct sweeper_run b = SWEEPER(150, "--instance", "0", );
+	struct sweeper_run a, b;
+	two_sweepers(&a, &b);
 	ctl_wait_faults(0, 2000);
 	int pids[2];
 	cr_assert_eq(ctl_row_pids(0, pids, 2), 2);

@@ -1,6 +1,7 @@
 /* See control.h. */
 #define _GNU_SOURCE
 #include "control.h"
+#include "stats-json.h"
 #include "table-peek.h"
 
 #include <fcntl.h>
@@ -60,14 +61,7 @@ struct inst_stats ctl_stats(int instance)
 	cr_assert(json_u64(r.out, "local_pages", &s.local_pages));
 	cr_assert(json_u64(r.out, "local_pages_peak", &s.local_pages_peak));
 	cr_assert(json_u64(r.out, "evictions", &s.evictions));
-	const char *h = strstr(r.out, "\"fault_time_hist_log2_ns\": [");
-	cr_assert(h, "%s", r.out);
-	h = strchr(h, '[') + 1;
-	for (int b = 0; b < 32; b++) {
-		char *end;
-		s.hist[b] = strtoull(h, &end, 10);
-		h = end + 1;
-	}
+	stats_json_hist(r.out, s.hist);
 	dime_result_free(&r);
 	return s;
 }
@@ -167,4 +161,10 @@ int ctl_row_pids(int instance, int *pids, int max)
 	int n = table_text_row_pids(t, instance, pids, max);
 	free(t);
 	return n;
+}
+
+void two_sweepers(struct sweeper_run *a, struct sweeper_run *b)
+{
+	*a = SWEEPER(150, "--instance", "0", );
+	*b = SWEEPER(150, "--instance", "0", );
 }

@@ -31,6 +31,8 @@ struct sweeper_run {
 };
 struct sweeper_run sweeper_start(const char *const args[], unsigned pages, bool fork_too);
 #define SWEEPER(pages, ...) sweeper_start((const char *const[]){ __VA_ARGS__ NULL }, pages, false)
+/* Two `dime run`s in instance 0, each sweeping 150 pages. */
+void two_sweepers(struct sweeper_run *a, struct sweeper_run *b);
 /* The same, and the program forks after filling: two processes sweep. */
 #define SWEEPER_FORKED(pages, ...) \
 	sweeper_start((const char *const[]){ __VA_ARGS__ NULL }, pages, true)

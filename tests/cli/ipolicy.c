@@ -399,8 +399,8 @@ Test(ipolicy, a_plugin_without_peek_shares_the_budget)
 	cr_assert_neq(asprintf(&w, "instance_id=0 latency_ns=0 local_npages=100 policy=%s",
 			       plugin("lfu.so")), -1);
 	ctl_write_ok(w);
-	struct sweeper_run a = SWEEPER(150, "--instance", "0", );
-	struct sweeper_run b = SWEEPER(150, "--instance", "0", );
+	struct sweeper_run a, b;
+	two_sweepers(&a, &b);
 	ctl_wait_faults(0, 3000);
 	uint64_t sum[2] = { 0, 0 };
 	for (int i = 0; i < 20; i++) {

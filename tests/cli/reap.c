@@ -22,8 +22,8 @@ Test(reap, a_killed_process_leaves_the_budget_without_a_command)
 {
 	require_preload();
 	ctl_write_ok("instance_id=0 latency_ns=0 local_npages=100");
-	struct sweeper_run a = SWEEPER(150, "--instance", "0", );
-	struct sweeper_run b = SWEEPER(150, "--instance", "0", );
+	struct sweeper_run a, b;
+	two_sweepers(&a, &b);
 	ctl_wait_faults(0, 2000);
 	int pids[2];
 	cr_assert_eq(ctl_row_pids(0, pids, 2), 2);
