@@ -76,10 +76,7 @@ int member_open(struct attach_target *t, const char *dir, int instance)
 static void *relay_main(void *arg)
 {
 	struct attach_emul *e = arg;
-	sigset_t all;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	prctl(PR_SET_NAME, "dime-relay");
+	engine_thread_begin("dime-relay");
 	_Atomic uint32_t *wake = &e->self->wake;
 	while (!atomic_load(&e->relay_stop)) {
 		/* Read before the requests: one posted after changes it. */

@@ -11,9 +11,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 struct engine engine = {
@@ -86,6 +88,14 @@ static void init(void)
 	if (!costs_from_env())
 		clock_init();
 	fork_handlers_install();
+}
+
+void engine_thread_begin(const char *name)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	prctl(PR_SET_NAME, name);
 }
 
 void engine_init(void)

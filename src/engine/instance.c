@@ -303,10 +303,7 @@ void instance_set_reaper(int (*reap)(struct ctl_table *t))
 static void *evictor_main(void *arg)
 {
 	struct region *r = arg;
-	sigset_t all;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	prctl(PR_SET_NAME, "dime-evictor");
+	engine_thread_begin("dime-evictor");
 	for (;;) {
 		pthread_mutex_lock(&r->lock);
 		struct instance_link *l = r->inst;

@@ -227,6 +227,9 @@ struct engine {
 extern struct engine engine;
 
 void engine_init(void);
+/* First thing in every thread dime starts: blocks all signals (they
+ * belong to the program's threads) and names it (ps, top, traces). */
+void engine_thread_begin(const char *name);
 /* Starts the server for `mode` if needed (engine.lock held). 0 or -errno. */
 int server_start(struct server *s);
 /* server_start in two steps, for a fork()ed child that must register its

@@ -216,10 +216,9 @@ static void *handler_main(void *arg)
 {
 	struct handler *h = arg;
 	struct server *s = h->s;
-	sigset_t all;
-	/* Signals belong to the program's threads. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	char name[16];
+	snprintf(name, sizeof(name), "dime-fault/%d", h->cpu);
+	engine_thread_begin(name);
 	if (h->cpu >= 0) {
 		cpu_set_t set;
 		CPU_ZERO(&set);
@@ -227,9 +226,6 @@ static void *handler_main(void *arg)
 		sched_setaffinity(0, sizeof(set), &set);
 	}
 	atomic_fetch_add(&running, 1);
-	char name[16];
-	snprintf(name, sizeof(name), "dime-fault/%d", h->cpu);
-	prctl(PR_SET_NAME, name);
 	atomic_store(&h->tid, (pid_t)syscall(SYS_gettid));
 	set_class(0, !atomic_load(&fair));
 
@@ -311,11 +307,8 @@ static void *handler_main(void *arg)
 static void *watchdog_main(void *arg)
 {
 	struct server *s = arg;
-	sigset_t all;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	engine_thread_begin("dime-watchdog");
 	atomic_fetch_add(&running, 1);
-	prctl(PR_SET_NAME, "dime-watchdog");
 	uint64_t last = 0, fair_since = 0, busy_at = clock_ticks();
 	int stuck = 0;
 	for (;;) {
