@@ -174,9 +174,13 @@ struct region *region_lookup_get(uintptr_t addr)
 	return NULL;
 }
 
-void slot_release(struct region *r)
+void slot_empty(struct region *r)
 {
 	atomic_store_explicit(&engine.regions[r->id], NULL, memory_order_seq_cst);
+}
+
+void slot_wait_unused(const struct region *r)
+{
 	while (atomic_load_explicit(&engine.slot_users[r->id], memory_order_seq_cst))
 		sched_yield();
 }

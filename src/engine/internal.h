@@ -241,7 +241,7 @@ int server_run(struct server *s);
  * slot (NULL) and no thread uses the slot any more: a reader raises the
  * slot's count before it loads the pointer and drops it with
  * region_put(), and a region that leaves waits for the count to reach
- * zero (slot_wait_unused()). The counts live in the engine, not in the
+ * zero (slot_empty(), slot_wait_unused()). The counts live in the engine, not in the
  * region, so a reader racing a removal touches no freed memory. Both
  * sides use sequentially consistent order: either the reader sees the
  * slot empty, or the remover sees the reader. */
@@ -259,8 +259,10 @@ static inline void region_put(struct region *r)
 {
 	atomic_fetch_sub_explicit(&engine.slot_users[r->id], 1, memory_order_release);
 }
-/* Empties a region's slot and waits until no thread uses it. */
-void slot_release(struct region *r);
+/* Takes a region out of its slot, then (before freeing it) waits until
+ * no thread uses the slot. */
+void slot_empty(struct region *r);
+void slot_wait_unused(const struct region *r);
 /* The region containing addr, from slot_get(); or NULL. */
 struct region *region_lookup_get(uintptr_t addr);
 

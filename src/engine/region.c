@@ -254,7 +254,8 @@ fail:
 
 void region_forget(struct region *r)
 {
-	slot_release(r);
+	slot_empty(r);
+	slot_wait_unused(r);
 	policy_stop(r);
 	book_free(r->state, r->npages);
 	book_free(r, sizeof(*r));
@@ -265,11 +266,11 @@ void region_delete(struct region *r)
 	/* Out of the table first: handlers that find it no more leave the
 	 * fault to the kernel; unregistering wakes any thread still waiting
 	 * on the range; then wait for handlers that found it before. */
-	atomic_store_explicit(&engine.regions[r->id], NULL, memory_order_seq_cst);
+	slot_empty(r);
 	uffd_unregister(r->server->uffd, r->base, r->size);
 	if (engine.use_move)
 		uffd_unregister(r->server->uffd, r->store, r->size);
-	slot_release(r);
+	slot_wait_unused(r);
 	policy_stop(r);
 	sys_munmap((void *)r->base, r->size);
 	sys_munmap((void *)r->store, r->size);
