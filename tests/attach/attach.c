@@ -127,12 +127,7 @@ Test(attach, detach_recovers_after_agent_is_killed)
 	passes(&t, 1);
 	/* The target's remote pages stay registered: its next access to one
 	 * waits (it does not read zeroes) until detach brings them back. */
-	pid_t agent = agent_of(t.pid);
-	kill(agent, SIGKILL);
-	char proc[64];
-	snprintf(proc, sizeof(proc), "/proc/%d", (int)agent);
-	for (int i = 0; i < WAIT_S * 10 && !gone(proc); i++)
-		usleep(100000);
+	kill_agent(t.pid);
 	r = detach_ok(t.pid);
 	cr_assert(strstr(r.out, "recovering"), "%s", r.out);
 	cr_assert(strstr(r.out, "all pages in place"), "%s", r.out);

@@ -289,3 +289,13 @@ struct run detach_ok(pid_t pid)
 	cr_assert_eq(r.status, 0, "dime detach: %s", r.out);
 	return r;
 }
+
+void kill_agent(pid_t pid)
+{
+	pid_t agent = agent_of(pid);
+	kill(agent, SIGKILL);
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/%d", (int)agent);
+	for (int i = 0; i < WAIT_S * 10 && !gone(proc); i++)
+		usleep(100000);
+}

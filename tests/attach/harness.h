@@ -61,6 +61,9 @@ bool all_present(pid_t pid, uintptr_t addr, size_t len);
 bool gone(const char *path);
 /* The agent's pid, from its state file. */
 pid_t agent_of(pid_t pid);
+/* Kills the dime-agent serving pid with SIGKILL and waits (up to WAIT_S)
+ * until it is gone. */
+void kill_agent(pid_t pid);
 void skip_unless_root(void);
 /* Exit status 2, one line naming `token`. */
 void assert_refused(const struct run *r, const char *token);

@@ -340,12 +340,7 @@ Test(attach_instance, killed_agent_is_cleaned_up_by_the_next_command)
 	target_start(&t);
 	struct run r = insert_ok(t.pid, "64");
 	passes(&t, 1);
-	pid_t agent = agent_of(t.pid);
-	kill(agent, SIGKILL);
-	char proc[64];
-	snprintf(proc, sizeof(proc), "/proc/%d", (int)agent);
-	for (int i = 0; i < WAIT_S * 10 && !gone(proc); i++)
-		sleep_ms(100);
+	kill_agent(t.pid);
 	/* No live member is left to notice: the command does, and says so
 	 * (stderr comes first: the sweep runs before the table prints). */
 	r = DIME("config");

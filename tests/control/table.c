@@ -27,6 +27,20 @@ static struct ctl_table *fresh_table(void)
 	return t;
 }
 
+/* What a command's sweep of t says (asserting it removed `removed`
+ * members); free() it. */
+static char *sweep_report(struct ctl_table *t, int removed)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *report = open_memstream(&text, &len);
+	ctl_lock(t);
+	cr_assert_eq(ctl_sweep(t, 0, report), removed);
+	ctl_unlock(t);
+	fclose(report);
+	return text;
+}
+
 /* Adds an instance (latency 1000 ns, 1 Gb/s, 10 pages) to t: its id. */
 static int test_instance(struct ctl_table *t)
 {
@@ -261,13 +275,7 @@ Test(table, live_members_reap_and_the_next_sweep_says_so)
 	kill9(b);
 	cr_assert_eq(ctl_reap(t), 0);
 	/* The next command reports both: the reaped one and its own find. */
-	char *text = NULL;
-	size_t len = 0;
-	FILE *report = open_memstream(&text, &len);
-	ctl_lock(t);
-	cr_assert_eq(ctl_sweep(t, 0, report), 1);
-	ctl_unlock(t);
-	fclose(report);
+	char *text = sweep_report(t, 1);
 	char want[160];
 	snprintf(want, sizeof(want),
 		 "dime: removed exited processes from the instance table: %d (instance 0), %d "
@@ -276,12 +284,7 @@ Test(table, live_members_reap_and_the_next_sweep_says_so)
 	cr_assert_str_eq(text, want);
 	free(text);
 	/* Said once. */
-	text = NULL;
-	report = open_memstream(&text, &len);
-	ctl_lock(t);
-	cr_assert_eq(ctl_sweep(t, 0, report), 0);
-	ctl_unlock(t);
-	fclose(report);
+	text = sweep_report(t, 0);
 	cr_assert_str_empty(text);
 	free(text);
 }
@@ -319,13 +322,7 @@ Test(table, an_inserted_member_dies_with_its_agent)
 	ctl_unlock(t);
 	kill9(agent);
 	cr_assert_not(ctl_member_alive(m));
-	char *text = NULL;
-	size_t len = 0;
-	FILE *report = open_memstream(&text, &len);
-	ctl_lock(t);
-	cr_assert_eq(ctl_sweep(t, 0, report), 1);
-	ctl_unlock(t);
-	fclose(report);
+	char *text = sweep_report(t, 1);
 	char want[200];
 	snprintf(want, sizeof(want),
 		 "dime: removed processes whose dime-agent died from the instance table: %d "
