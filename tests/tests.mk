@@ -16,6 +16,13 @@ $(BUILD)/tests/control: tests/control/*.c $(wildcard tests/*.h) $(LIB) $(CONTROL
 	$(CC) $(CFLAGS) $(SAN) -Itests -o $@ $(filter %.c %.o,$^) -L$(BUILD) -ldime \
 		-Wl,-rpath,'$$ORIGIN/..' -lcriterion $(LDLIBS)
 
+# The engine's tests use the library as a program does, and one of its
+# internal mechanisms directly: the handlers' mailbox.
+$(BUILD)/tests/engine: tests/engine/*.c $(wildcard tests/*.h) $(LIB) $(BUILD)/obj/src/engine/mailbox.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -Itests -Isrc/engine -o $@ $(filter %.c %.o,$^) -L$(BUILD) -ldime \
+		-Wl,-rpath,'$$ORIGIN/..' -lcriterion $(LDLIBS)
+
 # The preload tests run helper programs (tests/preload/progs/*.c, plain C)
 # under LD_PRELOAD; they live in build/tests/progs/.
 PROG_BINS := $(patsubst tests/preload/progs/%.c,$(BUILD)/tests/progs/%,\

@@ -25,20 +25,29 @@
  * handler wakes runs at once and stays on its CPU; a watchdog makes them
  * normal threads for a while if other threads on their CPUs starve them.
  *
+ * A read takes whatever faults are queued, also those of threads on
+ * other CPUs. Each thread has an owner, the handler of the CPU it was
+ * last seen on (the fault clock's sample, or the rate-limited look at
+ * /proc); a fault read by another handler goes to its owner's mailbox
+ * (mailbox.h) and is served there, so the thread's wake-up stays on its
+ * CPU.
+ *
  * A handler reads without blocking first: after resolving a fault it is
  * preempted by the thread it woke, and when it runs again the next fault
- * is usually queued already. Only when there is none does it poll(), and
- * only when none comes for IDLE_MS does it do the region's deferred
- * evictions (fault.c). */
+ * is usually queued already. When there is none it spins for SPIN_NS
+ * (a SCHED_IDLE thread spins only on a CPU with nothing else to run, and
+ * a vCPU that halts takes 45-60 us to wake), then sleeps on the
+ * userfaultfd and its mailbox; only when no fault comes for IDLE_MS does
+ * it do the region's deferred evictions (fault.c). */
 #define _GNU_SOURCE
 #include "clock.h"
 #include "faultclock.h"
 #include "internal.h"
+#include "mailbox.h"
 #include "uffd.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -61,16 +70,18 @@ enum {
 	FAIR_NS = 1000000000, /* how long handlers stay normal threads */
 	MAX_HANDLERS = 64,
 	IDLE_MS = 1,          /* no fault for this long: do the deferred evictions */
+	SPIN_NS = 20000,      /* nothing to do: spin this long before sleeping */
+	OWNERS = 4096,        /* slots of the thread -> handler table */
 };
 
 struct handler {
 	struct server *s;
 	int cpu;              /* pinned to, or -1 */
 	_Atomic pid_t tid;
-	_Atomic uint32_t arm; /* futex word: bumped to end a standby */
 	_Atomic bool standby;
 	uint64_t last_check;  /* ticks */
 	uint64_t local_at;    /* ticks: served a thread of its own CPU */
+	struct mailbox mail;  /* faults of its CPU's threads others read */
 };
 
 static struct handler handlers[MAX_HANDLERS];
@@ -81,6 +92,30 @@ static _Atomic int last_cpu;    /* the CPU it faulted on, -1 if unknown */
 static _Atomic uint64_t served; /* faults served by all handlers */
 static _Atomic bool fair;       /* handlers are normal threads for now */
 static _Atomic int running;     /* dime threads past glibc's thread start-up */
+
+/* Each thread's owner: tid << 16 | index of its handler + 1, in the slot
+ * tid % OWNERS. Relaxed: a stale or overwritten entry only routes a fault
+ * to a handler of the wrong CPU, which serves it all the same. */
+static _Atomic uint64_t owners[OWNERS];
+
+static struct handler *owner_of(pid_t tid)
+{
+	uint64_t e = atomic_load_explicit(&owners[(unsigned)tid % OWNERS], memory_order_relaxed);
+	int i = (int)(e & 0xffff) - 1;
+	return (pid_t)(e >> 16) == tid && i >= 0 && i < nhandlers ? &handlers[i] : NULL;
+}
+
+/* Thread tid was seen faulting on cpu: its faults go to that CPU's
+ * handler from now on, or to whichever handler reads them if that CPU
+ * has none (the program widened its affinity after dime started). */
+static void set_owner(pid_t tid, int cpu)
+{
+	uint64_t e = 0;
+	for (int i = 0; i < nhandlers; i++)
+		if (handlers[i].cpu == cpu)
+			e = (uint64_t)(uint32_t)tid << 16 | (uint64_t)(i + 1);
+	atomic_store_explicit(&owners[(unsigned)tid % OWNERS], e, memory_order_relaxed);
+}
 
 /* A write hit a page the copy fallback protected for its page-out: the
  * page-out wakes the writer when the page is gone. Any other protection is
@@ -192,13 +227,26 @@ static void arm(int cpu)
 		if (h->cpu != cpu || !atomic_compare_exchange_strong(&h->standby, &on, false))
 			continue;
 		atomic_fetch_add(&nactive, 1);
-		atomic_fetch_add(&h->arm, 1);
-		syscall(SYS_futex, &h->arm, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+		mailbox_kick(&h->mail);
 	}
 }
 
-/* Stops waiting on the userfaultfd until arm() is called for h's CPU,
- * unless h is the last handler waiting on it. */
+/* Leaves a fault that h read for its thread's owner, if that is another
+ * handler (ending its standby); false: h serves it. */
+static bool route(struct handler *h, const struct uffd_msg *m, uint64_t t_seen)
+{
+	if (m->event != UFFD_EVENT_PAGEFAULT)
+		return false;
+	struct handler *o = owner_of((pid_t)m->arg.pagefault.feat.ptid);
+	if (!o || o == h)
+		return false;
+	if (atomic_load(&o->standby))
+		arm(o->cpu);
+	return mailbox_post(&o->mail, m, t_seen);
+}
+
+/* Stops waiting on the userfaultfd until arm() is called for h's CPU or
+ * mail comes, unless h is the last handler waiting on it. */
 static void standby(struct handler *h)
 {
 	int act = atomic_load(&nactive);
@@ -206,10 +254,58 @@ static void standby(struct handler *h)
 		return;
 	/* Nothing may stay due while no handler might run. */
 	drain_all(h->s);
-	uint32_t w = atomic_load(&h->arm);
 	atomic_store(&h->standby, true);
-	while (atomic_load(&h->standby))
-		syscall(SYS_futex, &h->arm, FUTEX_WAIT_PRIVATE, w, NULL, NULL, 0);
+	while (atomic_load(&h->standby) && !mailbox_has(&h->mail))
+		mailbox_sleep(&h->mail, -1, -1);
+	bool on = true;
+	if (atomic_compare_exchange_strong(&h->standby, &on, false))
+		atomic_fetch_add(&nactive, 1); /* ended by mail, not by arm() */
+}
+
+/* Spins up to SPIN_NS for mail or a fault: true if one came. Not while
+ * handlers are normal threads, whose spinning would take time from the
+ * program's threads. */
+static bool spin_for_work(struct handler *h)
+{
+	if (atomic_load_explicit(&fair, memory_order_relaxed))
+		return false;
+	uint64_t until = clock_ticks() + clock_ns_to_ticks(SPIN_NS);
+	do {
+		for (int k = 0; k < 64; k++) {
+			if (mailbox_has(&h->mail))
+				return true;
+			cpu_relax();
+		}
+		struct pollfd p = { .fd = h->s->uffd, .events = POLLIN };
+		if (poll(&p, 1, 0) != 0)
+			return true; /* a fault, or an error the next read reports */
+	} while (clock_ticks() < until);
+	return false;
+}
+
+/* After h served a fault of thread tid taken on cpu (-1: not known):
+ * where the thread's faults go from now on, and whether handlers must
+ * change standby. True if h should go to standby. */
+static bool served_fault(struct handler *h, pid_t tid, int cpu, uint64_t t)
+{
+	atomic_store_explicit(&last_tid, tid, memory_order_relaxed);
+	atomic_fetch_add_explicit(&served, 1, memory_order_relaxed);
+	/* Where the fault was taken: from the fault clock at no cost, else
+	 * from /proc, at most once per CHECK_NS. */
+	if (cpu < 0)
+		cpu = faulting_cpu(h, tid);
+	atomic_store_explicit(&last_cpu, cpu, memory_order_relaxed);
+	if (cpu < 0)
+		return false;
+	set_owner(tid, cpu);
+	if (cpu == h->cpu) {
+		h->local_at = t;
+		return false;
+	}
+	/* Served across CPUs: that CPU's handler must wait too, and this
+	 * one only if its CPU has a faulting thread of its own. */
+	arm(cpu);
+	return t - h->local_at > clock_ns_to_ticks(LOCAL_NS);
 }
 
 static void *handler_main(void *arg)
@@ -230,48 +326,45 @@ static void *handler_main(void *arg)
 	set_class(0, !atomic_load(&fair));
 
 	struct uffd_msg msgs[16];
-	bool slept = false; /* the last read follows a poll() */
+	struct mail mail[MAILBOX_CAP];
+	bool slept = false; /* the last read follows a sleep or a spin that saw a fault */
 	unsigned misses = 0;
 	for (;;) {
+		/* Faults other handlers read for this one first: they are
+		 * older than any still queued. */
+		bool to_standby = false;
+		unsigned nmail = mailbox_take(&h->mail, mail), mine = nmail;
+		for (unsigned i = 0; i < nmail; i++) {
+			int cpu = handle(s, &mail[i].msg, mail[i].t_seen);
+			to_standby |= served_fault(h, (pid_t)mail[i].msg.arg.pagefault.feat.ptid, cpu,
+						   mail[i].t_seen);
+		}
 		ssize_t n = read(s->uffd, msgs, sizeof(msgs));
 		uint64_t t = clock_ticks();
-		if (n > 0) {
-			int cpu = -1;
-			for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
-				int c = handle(s, &msgs[i], t);
-				if (i == 0)
-					cpu = c;
-			}
-			pid_t tid = (pid_t)msgs[0].arg.pagefault.feat.ptid;
-			atomic_store_explicit(&last_tid, tid, memory_order_relaxed);
-			atomic_store_explicit(&last_cpu, cpu, memory_order_relaxed);
-			atomic_fetch_add_explicit(&served, 1, memory_order_relaxed);
+		for (ssize_t i = 0; n > 0 && i < n / (ssize_t)sizeof(msgs[0]); i++) {
+			if (route(h, &msgs[i], t))
+				continue;
+			int cpu = handle(s, &msgs[i], t);
+			if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
+				to_standby |= served_fault(h, (pid_t)msgs[i].arg.pagefault.feat.ptid,
+							   cpu, t);
+			mine++;
+		}
+		if (mine) {
 			misses = 0;
 			slept = false;
-			/* Where the fault was taken: from the fault clock at no
-			 * cost, else from /proc, at most once per CHECK_NS. */
-			if (cpu < 0)
-				cpu = faulting_cpu(h, tid);
-			if (cpu == h->cpu) {
-				h->local_at = t;
-			} else if (cpu >= 0) {
-				/* Served across CPUs: that CPU's handler must wait
-				 * too, and this one only if its CPU has a faulting
-				 * thread of its own. */
-				arm(cpu);
-				if (t - h->local_at > clock_ns_to_ticks(LOCAL_NS))
-					standby(h);
-			}
+			if (to_standby)
+				standby(h);
 			continue;
 		}
-		if (errno == EINTR)
+		if (n < 0 && errno == EINTR)
 			continue;
-		if (errno != EAGAIN)
+		if (n < 0 && errno != EAGAIN)
 			return NULL; /* the descriptor went away (fork child replaced it) */
 		if (slept && ++misses >= STANDBY_MISSES) {
-			/* Woken for faults another handler took, again and again:
-			 * unless the last faulting thread runs here, it is not
-			 * this handler's to serve. */
+			/* Woken for faults another handler took or owns, again
+			 * and again: unless the last faulting thread runs here,
+			 * it is not this handler's to serve. */
 			misses = 0;
 			pid_t tid = atomic_load_explicit(&last_tid, memory_order_relaxed);
 			int cpu = atomic_load_explicit(&last_cpu, memory_order_relaxed);
@@ -288,15 +381,16 @@ static void *handler_main(void *arg)
 		 * page or two at a time, each move a TLB shootdown of the
 		 * other vCPU while another thread of the process runs there;
 		 * in a stream they leave in chunks from the fault path. */
-		struct pollfd p = { .fd = s->uffd, .events = POLLIN };
-		int ready = poll(&p, 1, IDLE_MS);
+		if (spin_for_work(h)) {
+			slept = true;
+			continue;
+		}
+		int ready = mailbox_sleep(&h->mail, s->uffd, IDLE_MS);
 		if (ready == 0) {
 			drain_all(s);
-			ready = poll(&p, 1, -1);
+			ready = mailbox_sleep(&h->mail, s->uffd, -1);
 		}
-		if (ready < 0 && errno != EINTR)
-			return NULL;
-		if (p.revents & (POLLERR | POLLNVAL))
+		if (ready == -2 || (ready < 0 && errno != EINTR))
 			return NULL;
 		slept = true;
 	}
@@ -322,7 +416,10 @@ static void *watchdog_main(void *arg)
 		struct pollfd p = { .fd = s->uffd, .events = POLLIN };
 		if (poll(&p, 1, 0) < 0 || (p.revents & (POLLERR | POLLNVAL)))
 			return NULL; /* the descriptor went away (fork child) */
-		stuck = (p.revents & POLLIN) && n == last ? stuck + 1 : 0;
+		bool waiting = p.revents & POLLIN;
+		for (int i = 0; i < nhandlers; i++)
+			waiting |= mailbox_has(&handlers[i].mail);
+		stuck = waiting && n == last ? stuck + 1 : 0;
 		last = n;
 		bool to_fair = stuck >= WATCH_STUCK && !atomic_load(&fair);
 		bool to_idle = atomic_load(&fair) && now - fair_since > clock_ns_to_ticks(FAIR_NS);
@@ -372,12 +469,27 @@ int thread_server_start(struct server *s)
 	cpu_set_t allowed;
 	if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
 		CPU_ZERO(&allowed);
+	/* In a fork()ed child: the parent's handlers are not here, their
+	 * mailboxes' descriptors are. */
+	for (int i = 0; i < nhandlers; i++)
+		mailbox_close(&handlers[i].mail);
+	for (size_t i = 0; i < OWNERS; i++)
+		atomic_store_explicit(&owners[i], 0, memory_order_relaxed);
 	nhandlers = 0;
 	for (int cpu = 0; cpu < CPU_SETSIZE && nhandlers < MAX_HANDLERS; cpu++)
 		if (CPU_ISSET(cpu, &allowed))
 			handlers[nhandlers++] = (struct handler){ .s = s, .cpu = cpu };
 	if (nhandlers == 0)
 		handlers[nhandlers++] = (struct handler){ .s = s, .cpu = -1 };
+	for (int i = 0; i < nhandlers; i++) {
+		int err = mailbox_init(&handlers[i].mail);
+		if (err) {
+			while (i-- > 0)
+				mailbox_close(&handlers[i].mail);
+			nhandlers = 0;
+			return err;
+		}
+	}
 	atomic_store(&nactive, nhandlers);
 	atomic_store(&running, 0);
 	s->nthreads = 0;
