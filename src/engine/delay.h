@@ -42,4 +42,18 @@ static inline uint64_t delay_deadline(struct region *r, uint64_t t_begin, int64_
 	return end - (uint64_t)pay + lat;
 }
 
+/* When a fetch of r that began at t_begin would complete: delay_deadline()
+ * without reserving the link and without the debt. For a handler deciding
+ * which of its faults is due first. */
+static inline uint64_t delay_estimate(const struct region *r, uint64_t t_begin)
+{
+	uint64_t lat = r->latency_ticks, xfer = r->transfer_ticks;
+	if (r->params.bandwidth_model == DIME_BANDWIDTH_PER_FAULT)
+		return t_begin + 2 * lat + xfer;
+	uint64_t arrive = t_begin + lat;
+	uint64_t free_at = atomic_load_explicit(r->link, memory_order_relaxed);
+	uint64_t start = (int64_t)(free_at - arrive) > 0 ? free_at : arrive;
+	return start + xfer + lat;
+}
+
 #endif

@@ -301,11 +301,16 @@ static int64_t settle_debt(struct region *r, uint64_t t_begin)
 }
 
 /* Busy-waits until the page-in is due. Returns the ticks spent waiting. */
+__thread __attribute__((tls_model("initial-exec"))) void (*fault_wait_hook)(uint64_t deadline);
+
 static uint64_t wait_deadline(struct region *r, uint64_t deadline)
 {
 	uint64_t t0 = clock_ticks(), spun = 0;
 	if ((int64_t)(deadline - t0) > 0) {
-		clock_spin_until(deadline);
+		if (fault_wait_hook)
+			fault_wait_hook(deadline);
+		else
+			clock_spin_until(deadline);
 		spun = clock_ticks() - t0;
 	}
 	/* Started the page-in late: preempted while waiting, or evictions

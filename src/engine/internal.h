@@ -288,6 +288,10 @@ static inline bool region_pinned(const struct region *r, size_t pg)
  * faulting thread when the fault clock may time its end, or 0. */
 void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen, uint64_t t_began,
 		   pid_t tid);
+/* When set (a handler thread, server.c), a fault's wait for its deadline
+ * goes through this instead of a plain spin: the handler serves, meanwhile,
+ * the faults that are due before it, and returns at the deadline. */
+extern __thread __attribute__((tls_model("initial-exec"))) void (*fault_wait_hook)(uint64_t deadline);
 /* The fault-completed event of a fault whose page-in ended at t_done came
  * at t_end (faultclock.c): its thread's wake-up and return took that much
  * more or less than calibrated, which later faults make up. Any thread. */

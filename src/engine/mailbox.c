@@ -10,6 +10,7 @@
 int mailbox_init(struct mailbox *mb)
 {
 	pthread_mutex_init(&mb->lock, NULL);
+	mb->closed = false;
 	atomic_store(&mb->n, 0);
 	atomic_store(&mb->sleeping, false);
 	mb->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -36,7 +37,7 @@ bool mailbox_post(struct mailbox *mb, const struct uffd_msg *m, uint64_t t_seen)
 {
 	pthread_mutex_lock(&mb->lock);
 	unsigned n = atomic_load_explicit(&mb->n, memory_order_relaxed);
-	bool room = n < MAILBOX_CAP;
+	bool room = n < MAILBOX_CAP && !mb->closed;
 	if (room) {
 		mb->mail[n] = (struct mail){ *m, t_seen };
 		atomic_store(&mb->n, n + 1);
@@ -52,6 +53,17 @@ unsigned mailbox_take(struct mailbox *mb, struct mail *out)
 	if (!mailbox_has(mb))
 		return 0;
 	pthread_mutex_lock(&mb->lock);
+	unsigned n = atomic_load_explicit(&mb->n, memory_order_relaxed);
+	memcpy(out, mb->mail, n * sizeof(*out));
+	atomic_store_explicit(&mb->n, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&mb->lock);
+	return n;
+}
+
+unsigned mailbox_shut(struct mailbox *mb, struct mail *out)
+{
+	pthread_mutex_lock(&mb->lock);
+	mb->closed = true;
 	unsigned n = atomic_load_explicit(&mb->n, memory_order_relaxed);
 	memcpy(out, mb->mail, n * sizeof(*out));
 	atomic_store_explicit(&mb->n, 0, memory_order_relaxed);

@@ -30,6 +30,7 @@ struct mail {
  * other and the owner either finds the mail or is woken through `efd`. */
 struct mailbox {
 	pthread_mutex_t lock;
+	bool closed;           /* its owner is gone: posts fail (under lock) */
 	_Atomic unsigned n;
 	_Atomic bool sleeping;
 	int efd;
@@ -43,7 +44,7 @@ int mailbox_init(struct mailbox *mb);
 void mailbox_close(struct mailbox *mb);
 
 /* Leaves m for the owner, wakes it if it sleeps; false if the mailbox is
- * full (the caller serves m itself). Any thread. */
+ * full or shut (the caller serves m itself). Any thread. */
 bool mailbox_post(struct mailbox *mb, const struct uffd_msg *m, uint64_t t_seen);
 /* Wakes the owner if it sleeps, with or without mail. Any thread. */
 void mailbox_kick(struct mailbox *mb);
@@ -56,6 +57,10 @@ static inline bool mailbox_has(struct mailbox *mb)
 /* Owner only: moves the mail to out (MAILBOX_CAP entries), returns how
  * many. */
 unsigned mailbox_take(struct mailbox *mb, struct mail *out);
+/* Owner only, as it stops (or for an owner that never started): no post
+ * succeeds from now on; the mail still there is moved to out, for the
+ * caller to serve. */
+unsigned mailbox_shut(struct mailbox *mb, struct mail *out);
 
 /* Owner only: sleeps until mail, a kick, or (uffd >= 0) a message on the
  * userfaultfd, at most timeout_ms (-1: no limit). Returns poll()'s result

@@ -25,12 +25,13 @@
  * handler wakes runs at once and stays on its CPU; a watchdog makes them
  * normal threads for a while if other threads on their CPUs starve them.
  *
- * A read takes whatever faults are queued, also those of threads on
- * other CPUs. Each thread has an owner, the handler of the CPU it was
- * last seen on (the fault clock's sample, or the rate-limited look at
- * /proc); a fault read by another handler goes to its owner's mailbox
- * (mailbox.h) and is served there, so the thread's wake-up stays on its
- * CPU.
+ * A read takes the oldest fault queued, also one of a thread on another
+ * CPU. Each thread has an owner, the handler of the CPU it was last seen
+ * on (the fault clock's sample, or the rate-limited look at /proc); a
+ * fault read by another handler goes to its owner's mailbox (mailbox.h)
+ * and is served there, so the thread's wake-up stays on its CPU. While a
+ * fault waits for its fetch, its handler serves the faults that will be
+ * done before it (wait_serving()).
  *
  * A handler reads without blocking first: after resolving a fault it is
  * preempted by the thread it woke, and when it runs again the next fault
@@ -41,6 +42,7 @@
  * it do the region's deferred evictions (fault.c). */
 #define _GNU_SOURCE
 #include "clock.h"
+#include "delay.h"
 #include "faultclock.h"
 #include "internal.h"
 #include "mailbox.h"
@@ -71,6 +73,8 @@ enum {
 	MAX_HANDLERS = 64,
 	IDLE_MS = 1,          /* no fault for this long: do the deferred evictions */
 	SPIN_NS = 20000,      /* nothing to do: spin this long before sleeping */
+	LOOK_NS = 2000,       /* waiting for a deadline: look for faults this often */
+	NEST_MAX = 4,         /* faults served within another's wait, within ... */
 	OWNERS = 4096,        /* slots of the thread -> handler table */
 };
 
@@ -82,6 +86,7 @@ struct handler {
 	uint64_t last_check;  /* ticks */
 	uint64_t local_at;    /* ticks: served a thread of its own CPU */
 	struct mailbox mail;  /* faults of its CPU's threads others read */
+	_Atomic uint64_t nserved; /* faults it served, for the watchdog */
 };
 
 static struct handler handlers[MAX_HANDLERS];
@@ -122,11 +127,13 @@ static void set_owner(pid_t tid, int cpu)
  * stale: lift it. */
 static void fault_write_protected(struct region *r, size_t pg)
 {
+	/* Under the lock: a page-out that marks the page EVICTING after the
+	 * look would protect and copy it, and a lift between its copy and its
+	 * zap would let a write in that the zap then drops. */
 	pthread_mutex_lock(&r->lock);
-	bool evicting = r->state[pg] == PAGE_EVICTING;
-	pthread_mutex_unlock(&r->lock);
-	if (!evicting)
+	if (r->state[pg] != PAGE_EVICTING)
 		page_unprotect(r, pg);
+	pthread_mutex_unlock(&r->lock);
 }
 
 /* Serves one message. Returns the CPU the fault was taken on when the
@@ -231,18 +238,28 @@ static void arm(int cpu)
 	}
 }
 
+/* Leaves fault m in o's mailbox if o can serve it, ending its standby:
+ * not if o has not started or has stopped (tid 0; a post then fails on the
+ * shut mailbox too), nor if the faulting thread is o itself (a handler's
+ * own fault, in glibc's start of the thread: it sleeps in that fault). */
+static bool post_to(struct handler *o, const struct uffd_msg *m, uint64_t t_seen)
+{
+	pid_t tid = atomic_load(&o->tid);
+	if (!tid || tid == (pid_t)m->arg.pagefault.feat.ptid)
+		return false;
+	if (atomic_load(&o->standby))
+		arm(o->cpu);
+	return mailbox_post(&o->mail, m, t_seen);
+}
+
 /* Leaves a fault that h read for its thread's owner, if that is another
- * handler (ending its standby); false: h serves it. */
+ * handler that can take it; false: h serves it. */
 static bool route(struct handler *h, const struct uffd_msg *m, uint64_t t_seen)
 {
 	if (m->event != UFFD_EVENT_PAGEFAULT)
 		return false;
 	struct handler *o = owner_of((pid_t)m->arg.pagefault.feat.ptid);
-	if (!o || o == h)
-		return false;
-	if (atomic_load(&o->standby))
-		arm(o->cpu);
-	return mailbox_post(&o->mail, m, t_seen);
+	return o && o != h && post_to(o, m, t_seen);
 }
 
 /* Stops waiting on the userfaultfd until arm() is called for h's CPU or
@@ -290,6 +307,7 @@ static bool served_fault(struct handler *h, pid_t tid, int cpu, uint64_t t)
 {
 	atomic_store_explicit(&last_tid, tid, memory_order_relaxed);
 	atomic_fetch_add_explicit(&served, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->nserved, 1, memory_order_relaxed);
 	/* Where the fault was taken: from the fault clock at no cost, else
 	 * from /proc, at most once per CHECK_NS. */
 	if (cpu < 0)
@@ -305,7 +323,113 @@ static bool served_fault(struct handler *h, pid_t tid, int cpu, uint64_t t)
 	/* Served across CPUs: that CPU's handler must wait too, and this
 	 * one only if its CPU has a faulting thread of its own. */
 	arm(cpu);
-	return t - h->local_at > clock_ns_to_ticks(LOCAL_NS);
+	/* Signed: a fault from the mailbox was seen before the last local one. */
+	return (int64_t)(t - h->local_at) > (int64_t)clock_ns_to_ticks(LOCAL_NS);
+}
+
+static __thread struct handler *self; /* the handler this thread is */
+static __thread int nested;           /* waits this thread is serving within */
+
+/* Whether the fault in m, which a handler saw at t_seen, would be done by
+ * `deadline` if served now: a remote page's fetch estimated from when it
+ * was seen (it began earlier) with its region's link as it is now; any
+ * other fault costs no wait. The page's state is read without the lock:
+ * a stale one only serves a fault early or late. */
+static bool done_by(const struct uffd_msg *m, uint64_t t_seen, uint64_t deadline)
+{
+	if (m->event != UFFD_EVENT_PAGEFAULT)
+		return true;
+	uintptr_t addr = m->arg.pagefault.address & ~(uintptr_t)(engine.page_size - 1);
+	struct region *r = region_lookup_get(addr);
+	if (!r)
+		return true;
+	bool done = true;
+	if (addr - r->base < r->size) {
+		uint8_t st = __atomic_load_n(&r->state[(addr - r->base) >> engine.page_shift],
+					     __ATOMIC_RELAXED);
+		bool delayed = st == PAGE_REMOTE || st == PAGE_EVICTING ||
+			       (st == PAGE_UNTOUCHED &&
+				r->params.first_touch == DIME_FIRST_TOUCH_REMOTE);
+		done = !delayed || (int64_t)(deadline - delay_estimate(r, t_seen)) >= 0;
+	}
+	region_put(r);
+	return done;
+}
+
+/* Serves m within the wait of another fault. */
+static void serve_nested(struct handler *h, const struct uffd_msg *m, uint64_t t_seen)
+{
+	pid_t traced = trace_fault_tid; /* the waiting fault's, for its trace */
+	int cpu = handle(h->s, m, t_seen);
+	if (m->event == UFFD_EVENT_PAGEFAULT)
+		served_fault(h, (pid_t)m->arg.pagefault.feat.ptid, cpu, t_seen);
+	trace_fault_tid = traced;
+}
+
+/* A fault read within a wait that is not done by its deadline: to its
+ * owner, or back to this handler's mailbox for after the wait; if the
+ * thread has no owner yet, to a handler that is not waiting in standby,
+ * which may be free now. Served at once if no mailbox has room. */
+static void keep_for_later(struct handler *h, const struct uffd_msg *m, uint64_t t_seen)
+{
+	if (route(h, m, t_seen))
+		return;
+	struct handler *o = owner_of((pid_t)m->arg.pagefault.feat.ptid);
+	for (int i = 0; !o && i < nhandlers; i++)
+		if (&handlers[i] != h && !atomic_load(&handlers[i].standby) &&
+		    post_to(&handlers[i], m, t_seen))
+			return;
+	if (!mailbox_post(&h->mail, m, t_seen))
+		serve_nested(h, m, t_seen);
+}
+
+/* fault_wait_hook of handler threads: while one of its faults waits for
+ * its deadline, a handler serves the faults that are done by then. A
+ * thread of a faster tier, or whose fetch queued behind less, must not
+ * wait for a slower fetch: the faulting threads of a CPU have only its
+ * handler, and the handlers of the other CPUs may be in standby. The
+ * others are kept for after the wait. It looks every LOOK_NS, not within
+ * the last LOOK_NS, and not deeper than NEST_MAX waits. */
+static void wait_serving(uint64_t deadline)
+{
+	struct handler *h = self;
+	struct uffd_msg msg;
+	struct mail mail[MAILBOX_CAP];
+	nested++;
+	while (nested <= NEST_MAX) {
+		uint64_t look = clock_ticks() + clock_ns_to_ticks(LOOK_NS);
+		if ((int64_t)(deadline - look) <= 0)
+			break;
+		while ((int64_t)(clock_ticks() - look) < 0 && !mailbox_has(&h->mail))
+			cpu_relax();
+		unsigned nmail = mailbox_take(&h->mail, mail);
+		for (unsigned i = 0; i < nmail; i++) {
+			if (done_by(&mail[i].msg, mail[i].t_seen, deadline))
+				serve_nested(h, &mail[i].msg, mail[i].t_seen);
+			else if (!mailbox_post(&h->mail, &mail[i].msg, mail[i].t_seen))
+				serve_nested(h, &mail[i].msg, mail[i].t_seen);
+		}
+		ssize_t n = read(h->s->uffd, &msg, sizeof(msg));
+		uint64_t t = clock_ticks();
+		if (n > 0 && done_by(&msg, t, deadline))
+			serve_nested(h, &msg, t);
+		else if (n > 0)
+			keep_for_later(h, &msg, t);
+	}
+	nested--;
+	clock_spin_until(deadline);
+}
+
+/* A handler stops (its userfaultfd went away, or poll() failed): posts
+ * to it fail from now on, and what it was left is served here. */
+static void *handler_stop(struct handler *h)
+{
+	struct mail mail[MAILBOX_CAP];
+	atomic_store(&h->tid, 0);
+	unsigned n = mailbox_shut(&h->mail, mail);
+	for (unsigned i = 0; i < n; i++)
+		handle(h->s, &mail[i].msg, mail[i].t_seen);
+	return NULL;
 }
 
 static void *handler_main(void *arg)
@@ -323,9 +447,11 @@ static void *handler_main(void *arg)
 	}
 	atomic_fetch_add(&running, 1);
 	atomic_store(&h->tid, (pid_t)syscall(SYS_gettid));
+	self = h;
+	fault_wait_hook = wait_serving;
 	set_class(0, !atomic_load(&fair));
 
-	struct uffd_msg msgs[16];
+	struct uffd_msg msg;
 	struct mail mail[MAILBOX_CAP];
 	bool slept = false; /* the last read follows a sleep or a spin that saw a fault */
 	unsigned misses = 0;
@@ -339,15 +465,15 @@ static void *handler_main(void *arg)
 			to_standby |= served_fault(h, (pid_t)mail[i].msg.arg.pagefault.feat.ptid, cpu,
 						   mail[i].t_seen);
 		}
-		ssize_t n = read(s->uffd, msgs, sizeof(msgs));
+		/* One fault a read: one that waits for its fetch must not
+		 * hold others read with it, which its wait serves if they
+		 * are due first (wait_serving()). */
+		ssize_t n = read(s->uffd, &msg, sizeof(msg));
 		uint64_t t = clock_ticks();
-		for (ssize_t i = 0; n > 0 && i < n / (ssize_t)sizeof(msgs[0]); i++) {
-			if (route(h, &msgs[i], t))
-				continue;
-			int cpu = handle(s, &msgs[i], t);
-			if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
-				to_standby |= served_fault(h, (pid_t)msgs[i].arg.pagefault.feat.ptid,
-							   cpu, t);
+		if (n > 0 && !route(h, &msg, t)) {
+			int cpu = handle(s, &msg, t);
+			if (msg.event == UFFD_EVENT_PAGEFAULT)
+				to_standby |= served_fault(h, (pid_t)msg.arg.pagefault.feat.ptid, cpu, t);
 			mine++;
 		}
 		if (mine) {
@@ -360,7 +486,7 @@ static void *handler_main(void *arg)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno != EAGAIN)
-			return NULL; /* the descriptor went away (fork child replaced it) */
+			return handler_stop(h); /* the descriptor went away */
 		if (slept && ++misses >= STANDBY_MISSES) {
 			/* Woken for faults another handler took or owns, again
 			 * and again: unless the last faulting thread runs here,
@@ -391,7 +517,7 @@ static void *handler_main(void *arg)
 			ready = mailbox_sleep(&h->mail, s->uffd, -1);
 		}
 		if (ready == -2 || (ready < 0 && errno != EINTR))
-			return NULL;
+			return handler_stop(h);
 		slept = true;
 	}
 }
@@ -404,6 +530,7 @@ static void *watchdog_main(void *arg)
 	engine_thread_begin("dime-watchdog");
 	atomic_fetch_add(&running, 1);
 	uint64_t last = 0, fair_since = 0, busy_at = clock_ticks();
+	uint64_t last_by[MAX_HANDLERS] = { 0 };
 	int stuck = 0;
 	for (;;) {
 		/* Slower when no fault was served for a while. */
@@ -416,10 +543,16 @@ static void *watchdog_main(void *arg)
 		struct pollfd p = { .fd = s->uffd, .events = POLLIN };
 		if (poll(&p, 1, 0) < 0 || (p.revents & (POLLERR | POLLNVAL)))
 			return NULL; /* the descriptor went away (fork child) */
-		bool waiting = p.revents & POLLIN;
-		for (int i = 0; i < nhandlers; i++)
-			waiting |= mailbox_has(&handlers[i].mail);
-		stuck = waiting && n == last ? stuck + 1 : 0;
+		/* Stuck: faults queued and none served, or mail that its
+		 * handler does not take (its CPU busy with other threads
+		 * while others serve). */
+		bool stalled = (p.revents & POLLIN) && n == last;
+		for (int i = 0; i < nhandlers; i++) {
+			uint64_t hn = atomic_load_explicit(&handlers[i].nserved, memory_order_relaxed);
+			stalled |= mailbox_has(&handlers[i].mail) && hn == last_by[i];
+			last_by[i] = hn;
+		}
+		stuck = stalled ? stuck + 1 : 0;
 		last = n;
 		bool to_fair = stuck >= WATCH_STUCK && !atomic_load(&fair);
 		bool to_idle = atomic_load(&fair) && now - fair_since > clock_ns_to_ticks(FAIR_NS);
@@ -501,7 +634,14 @@ int thread_server_start(struct server *s)
 		int err = pthread_create(&s->threads[i], &attr, handler_main, &handlers[i]);
 		pthread_attr_destroy(&attr);
 		if (err) {
+			/* The handlers not started take no mail; those started
+			 * may have gone to standby counting on them. */
+			struct mail none[MAILBOX_CAP];
+			for (int j = i; j < nhandlers; j++)
+				mailbox_shut(&handlers[j].mail, none);
 			atomic_fetch_sub(&nactive, nhandlers - i);
+			for (int j = 0; j < i; j++)
+				arm(handlers[j].cpu);
 			serve_until_running(s, s->nthreads);
 			return s->nthreads ? 0 : -err;
 		}
