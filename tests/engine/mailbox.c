@@ -52,6 +52,22 @@ Test(mailbox, a_full_mailbox_refuses)
 	mailbox_close(&mb);
 }
 
+/* A handler that stops shuts its mailbox: what was there comes back to
+ * it, and a later post fails, so the poster serves the fault itself. */
+Test(mailbox, a_shut_mailbox_returns_its_mail_and_refuses_more)
+{
+	struct mailbox mb;
+	cr_assert_eq(mailbox_init(&mb), 0);
+	struct uffd_msg m = fault_of(42, 0x2000);
+	cr_assert(mailbox_post(&mb, &m, 5));
+	struct mail out[MAILBOX_CAP];
+	cr_assert_eq(mailbox_shut(&mb, out), 1);
+	cr_expect_eq(out[0].msg.arg.pagefault.feat.ptid, 42);
+	cr_assert_not(mailbox_post(&mb, &m, 6));
+	cr_assert_not(mailbox_has(&mb));
+	mailbox_close(&mb);
+}
+
 /* A sleeper with nothing to wait for but its mailbox: woken by a kick,
  * and at once when mail is already there. */
 Test(mailbox, a_kick_or_waiting_mail_ends_the_sleep)
