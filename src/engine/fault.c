@@ -300,9 +300,9 @@ static int64_t settle_debt(struct region *r, uint64_t t_begin)
 	return 0;
 }
 
-/* Busy-waits until the page-in is due. Returns the ticks spent waiting. */
 __thread __attribute__((tls_model("initial-exec"))) void (*fault_wait_hook)(uint64_t deadline);
 
+/* Busy-waits until the page-in is due. Returns the ticks spent waiting. */
 static uint64_t wait_deadline(struct region *r, uint64_t deadline)
 {
 	uint64_t t0 = clock_ticks(), spun = 0;
