@@ -33,21 +33,29 @@ static void *work(void *arg)
 	return NULL;
 }
 
-/* THREADS workers, each on its own part of r, to the end; each must have
- * read back every byte it wrote. */
-static void run_workers(struct dime_region *r)
+/* THREADS workers, worker i on PAGES_PER_THREAD pages from base[i], to
+ * the end; each must have read back every byte it wrote. */
+static void run_workers_at(char *const base[THREADS])
 {
-	char *base = dime_region_base(r);
 	pthread_t t[THREADS];
 	struct worker w[THREADS];
 	for (unsigned i = 0; i < THREADS; i++) {
-		w[i] = (struct worker){ base + i * PAGES_PER_THREAD * PS, i + 1, 0 };
+		w[i] = (struct worker){ base[i], i + 1, 0 };
 		pthread_create(&t[i], NULL, work, &w[i]);
 	}
 	for (unsigned i = 0; i < THREADS; i++) {
 		pthread_join(t[i], NULL);
 		cr_expect_eq(w[i].errors, 0, "thread %u saw %d bad pages", i, w[i].errors);
 	}
+}
+
+/* THREADS workers, each on its own part of r. */
+static void run_workers(struct dime_region *r)
+{
+	char *base[THREADS];
+	for (unsigned i = 0; i < THREADS; i++)
+		base[i] = (char *)dime_region_base(r) + i * PAGES_PER_THREAD * PS;
+	run_workers_at(base);
 }
 
 static void run(enum dime_mode mode)
@@ -63,6 +71,38 @@ static void run(enum dime_mode mode)
 
 Test(threads, verify_under_eviction_thread_mode) { run(DIME_MODE_THREAD); }
 Test(threads, verify_under_eviction_signal_mode) { run(DIME_MODE_SIGNAL); }
+
+/* Half the workers on a region without delay, half on one with a 50 us
+ * fetch, more threads than this machine has CPUs: a handler serves the
+ * near tier's faults within the waits of the far tier's (server.c's
+ * wait_serving()), and no byte may suffer for it. */
+Test(threads, verify_under_eviction_across_two_tiers_thread_mode)
+{
+	struct dime_region *near = test_region(THREADS / 2 * PAGES_PER_THREAD * PS, LOCAL,
+						 DIME_MODE_THREAD);
+	struct dime_params p;
+	dime_params_init(&p);
+	p.size = THREADS / 2 * PAGES_PER_THREAD * PS;
+	p.local_npages = LOCAL;
+	p.latency_ns = 25000;
+	p.bandwidth_bps = UINT64_MAX / 2;
+	p.mode = DIME_MODE_THREAD;
+	struct dime_region *far;
+	cr_assert_eq(dime_region_create(&p, &far), 0);
+	char *base[THREADS];
+	for (unsigned i = 0; i < THREADS; i++)
+		base[i] = (char *)dime_region_base(i % 2 ? far : near) +
+			  i / 2 * PAGES_PER_THREAD * PS;
+	run_workers_at(base);
+	struct dime_region *tiers[2] = { near, far };
+	for (int k = 0; k < 2; k++) {
+		struct dime_stats s;
+		dime_region_stats(tiers[k], &s);
+		cr_expect_gt(s.remote_faults, (uint64_t)PAGES_PER_THREAD, "tier %d", k);
+		cr_expect_leq(s.local_pages_peak, LOCAL, "tier %d", k);
+		dime_region_destroy(tiers[k]);
+	}
+}
 
 /* Regions created and destroyed while other threads fault on a region of
  * their own: the handlers that look regions up on every fault race every
