@@ -232,12 +232,14 @@ static void case_remote(enum dime_mode mode)
 	log.seen = xmalloc(sizeof(uint64_t) * n);
 	log.pagein = xmalloc(sizeof(uint64_t) * n);
 	log.evict = xmalloc(sizeof(uint64_t) * n);
+	log.pagein_end = xmalloc(sizeof(uint64_t) * n);
 	struct sweep sw;
 	sweep(dr, PAGES, PASSES, &log, &sw);
 
 	/* Match each access with the fault the engine saw inside it. */
 	uint64_t *pre = xmalloc(sizeof(uint64_t) * n), *mid = xmalloc(sizeof(uint64_t) * n);
 	uint64_t *post = xmalloc(sizeof(uint64_t) * n), *ev = xmalloc(sizeof(uint64_t) * n);
+	uint64_t *pin = xmalloc(sizeof(uint64_t) * n), *resume = xmalloc(sizeof(uint64_t) * n);
 	size_t m = 0, j = 0;
 	for (size_t i = 0; i < sw.n && j < (size_t)log.n; i++) {
 		uint64_t a = sw.t0[i], b = sw.t0[i] + sw.lat[i];
@@ -249,6 +251,8 @@ static void case_remote(enum dime_mode mode)
 		ev[m] = log.evict[j];
 		mid[m] = log.pagein[j] - log.seen[j] - log.evict[j];
 		post[m] = b - log.pagein[j];
+		pin[m] = log.pagein_end[j] - log.pagein[j];
+		resume[m] = b - log.pagein_end[j];
 		m++;
 		j++;
 	}
@@ -268,6 +272,8 @@ static void case_remote(enum dime_mode mode)
 		put("mid_ns", ns((double)quantile(mid, m, 0.5)));
 		put("evict_ns", ns(mean_u64(ev, m)));
 		put("post_ns", ns((double)quantile(post, m, 0.5)));
+		put("pagein_ns", ns((double)quantile(pin, m, 0.5)));
+		put("resume_ns", ns((double)quantile(resume, m, 0.5)));
 	}
 	dime_region_destroy(dr);
 }

@@ -101,15 +101,18 @@ static void report_overhead(void)
 		snprintf(w, sizeof(w), "remote fault at latency 0, %s, mean", modes[m]);
 		row(w, "ns", V(l, "mean_ns"), "minor median", R(l, "mean_ns", "minor", "median_ns"), "",
 		    "sweep wall time / faults");
-		const char *parts[4][2] = { { "pre_ns", "trap + wake-up of the handler" },
+		const char *parts[6][2] = { { "pre_ns", "trap + wake-up of the handler" },
 					    { "mid_ns", "dime bookkeeping" },
 					    { "evict_ns", "eviction (mean, batched)" },
-					    { "post_ns", "page-in + wake-up + retry" } };
+					    { "post_ns", "page-in + wake-up + retry" },
+					    { "pagein_ns", "  of which the page-in" },
+					    { "resume_ns", "  of which the wake-up and retry" } };
 		if (m == 1) {
 			parts[0][1] = "trap + signal delivery";
 			parts[3][1] = "page-in + sigreturn + retry";
+			parts[5][1] = "  of which sigreturn and retry";
 		}
-		for (int k = 0; k < 4; k++) {
+		for (int k = 0; k < 6; k++) {
 			snprintf(w, sizeof(w), "  %s: %s", modes[m], parts[k][1]);
 			row(w, "ns", V(l, parts[k][0]), "minor median",
 			    R(l, parts[k][0], "minor", "median_ns"), "", "");
