@@ -28,10 +28,10 @@
  * A read takes the oldest fault queued, also one of a thread on another
  * CPU. Each thread has an owner, the handler of the CPU it was last seen
  * on (the fault clock's sample, or the rate-limited look at /proc); a
- * fault read by another handler goes to its owner's mailbox (mailbox.h)
- * and is served there, so the thread's wake-up stays on its CPU. While a
+ * fault read by another handler goes to its owner's mailbox and is served
+ * there, so the thread's wake-up stays on its CPU (owners.c). While a
  * fault waits for its fetch, its handler serves the faults that will be
- * done before it (wait_serving()).
+ * done before it (nested.c).
  *
  * A handler reads without blocking first: after resolving a fault it is
  * preempted by the thread it woke, and when it runs again the next fault
@@ -42,10 +42,9 @@
  * it do the region's deferred evictions (fault.c). */
 #define _GNU_SOURCE
 #include "clock.h"
-#include "delay.h"
 #include "faultclock.h"
+#include "handler.h"
 #include "internal.h"
-#include "mailbox.h"
 #include "uffd.h"
 
 #include <errno.h>
@@ -70,27 +69,12 @@ enum {
 	QUIET_NS = 1000000000,
 	WATCH_STUCK = 2,
 	FAIR_NS = 1000000000, /* how long handlers stay normal threads */
-	MAX_HANDLERS = 64,
 	IDLE_MS = 1,          /* no fault for this long: do the deferred evictions */
 	SPIN_NS = 20000,      /* nothing to do: spin this long before sleeping */
-	LOOK_NS = 2000,       /* waiting for a deadline: look for faults this often */
-	NEST_MAX = 4,         /* faults served within another's wait, within ... */
-	OWNERS = 4096,        /* slots of the thread -> handler table */
 };
 
-struct handler {
-	struct server *s;
-	int cpu;              /* pinned to, or -1 */
-	_Atomic pid_t tid;
-	_Atomic bool standby;
-	uint64_t last_check;  /* ticks */
-	uint64_t local_at;    /* ticks: served a thread of its own CPU */
-	struct mailbox mail;  /* faults of its CPU's threads others read */
-	_Atomic uint64_t nserved; /* faults it served, for the watchdog */
-};
-
-static struct handler handlers[MAX_HANDLERS];
-static int nhandlers;
+struct handler handlers[MAX_HANDLERS];
+int nhandlers;
 static _Atomic int nactive; /* handlers not in standby */
 static _Atomic pid_t last_tid; /* the thread of the last fault served */
 static _Atomic int last_cpu;    /* the CPU it faulted on, -1 if unknown */
@@ -98,29 +82,6 @@ static _Atomic uint64_t served; /* faults served by all handlers */
 static _Atomic bool fair;       /* handlers are normal threads for now */
 static _Atomic int running;     /* dime threads past glibc's thread start-up */
 
-/* Each thread's owner: tid << 16 | index of its handler + 1, in the slot
- * tid % OWNERS. Relaxed: a stale or overwritten entry only routes a fault
- * to a handler of the wrong CPU, which serves it all the same. */
-static _Atomic uint64_t owners[OWNERS];
-
-static struct handler *owner_of(pid_t tid)
-{
-	uint64_t e = atomic_load_explicit(&owners[(unsigned)tid % OWNERS], memory_order_relaxed);
-	int i = (int)(e & 0xffff) - 1;
-	return (pid_t)(e >> 16) == tid && i >= 0 && i < nhandlers ? &handlers[i] : NULL;
-}
-
-/* Thread tid was seen faulting on cpu: its faults go to that CPU's
- * handler from now on, or to whichever handler reads them if that CPU
- * has none (the program widened its affinity after dime started). */
-static void set_owner(pid_t tid, int cpu)
-{
-	uint64_t e = 0;
-	for (int i = 0; i < nhandlers; i++)
-		if (handlers[i].cpu == cpu)
-			e = (uint64_t)(uint32_t)tid << 16 | (uint64_t)(i + 1);
-	atomic_store_explicit(&owners[(unsigned)tid % OWNERS], e, memory_order_relaxed);
-}
 
 /* A write hit a page the copy fallback protected for its page-out: the
  * page-out wakes the writer when the page is gone. Any other protection is
@@ -138,7 +99,7 @@ static void fault_write_protected(struct region *r, size_t pg)
 
 /* Serves one message. Returns the CPU the fault was taken on when the
  * fault clock knows it, else -1. */
-static int handle(struct server *s, const struct uffd_msg *m, uint64_t t_seen)
+int serve_message(struct server *s, const struct uffd_msg *m, uint64_t t_seen)
 {
 	if (m->event != UFFD_EVENT_PAGEFAULT)
 		return -1;
@@ -226,7 +187,7 @@ static void set_class(pid_t tid, bool idle)
 }
 
 /* Ends the standby of the handlers of cpu. */
-static void arm(int cpu)
+void arm_cpu(int cpu)
 {
 	for (int i = 0; i < nhandlers; i++) {
 		struct handler *h = &handlers[i];
@@ -238,31 +199,8 @@ static void arm(int cpu)
 	}
 }
 
-/* Leaves fault m in o's mailbox if o can serve it, ending its standby:
- * not if o has not started or has stopped (tid 0; a post then fails on the
- * shut mailbox too), nor if the faulting thread is o itself (a handler's
- * own fault, in glibc's start of the thread: it sleeps in that fault). */
-static bool post_to(struct handler *o, const struct uffd_msg *m, uint64_t t_seen)
-{
-	pid_t tid = atomic_load(&o->tid);
-	if (!tid || tid == (pid_t)m->arg.pagefault.feat.ptid)
-		return false;
-	if (atomic_load(&o->standby))
-		arm(o->cpu);
-	return mailbox_post(&o->mail, m, t_seen);
-}
 
-/* Leaves a fault that h read for its thread's owner, if that is another
- * handler that can take it; false: h serves it. */
-static bool route(struct handler *h, const struct uffd_msg *m, uint64_t t_seen)
-{
-	if (m->event != UFFD_EVENT_PAGEFAULT)
-		return false;
-	struct handler *o = owner_of((pid_t)m->arg.pagefault.feat.ptid);
-	return o && o != h && post_to(o, m, t_seen);
-}
-
-/* Stops waiting on the userfaultfd until arm() is called for h's CPU or
+/* Stops waiting on the userfaultfd until arm_cpu() is called for h's CPU or
  * mail comes, unless h is the last handler waiting on it. */
 static void standby(struct handler *h)
 {
@@ -276,7 +214,7 @@ static void standby(struct handler *h)
 		mailbox_sleep(&h->mail, -1, -1);
 	bool on = true;
 	if (atomic_compare_exchange_strong(&h->standby, &on, false))
-		atomic_fetch_add(&nactive, 1); /* ended by mail, not by arm() */
+		atomic_fetch_add(&nactive, 1); /* ended by mail, not by arm_cpu() */
 }
 
 /* Spins up to SPIN_NS for mail or a fault: true if one came. Not while
@@ -303,7 +241,7 @@ static bool spin_for_work(struct handler *h)
 /* After h served a fault of thread tid taken on cpu (-1: not known):
  * where the thread's faults go from now on, and whether handlers must
  * change standby. True if h should go to standby. */
-static bool served_fault(struct handler *h, pid_t tid, int cpu, uint64_t t)
+bool served_fault(struct handler *h, pid_t tid, int cpu, uint64_t t)
 {
 	atomic_store_explicit(&last_tid, tid, memory_order_relaxed);
 	atomic_fetch_add_explicit(&served, 1, memory_order_relaxed);
@@ -315,110 +253,18 @@ static bool served_fault(struct handler *h, pid_t tid, int cpu, uint64_t t)
 	atomic_store_explicit(&last_cpu, cpu, memory_order_relaxed);
 	if (cpu < 0)
 		return false;
-	set_owner(tid, cpu);
+	owner_set(tid, cpu);
 	if (cpu == h->cpu) {
 		h->local_at = t;
 		return false;
 	}
 	/* Served across CPUs: that CPU's handler must wait too, and this
 	 * one only if its CPU has a faulting thread of its own. */
-	arm(cpu);
+	arm_cpu(cpu);
 	/* Signed: a fault from the mailbox was seen before the last local one. */
 	return (int64_t)(t - h->local_at) > (int64_t)clock_ns_to_ticks(LOCAL_NS);
 }
 
-static __thread struct handler *self; /* the handler this thread is */
-static __thread int nested;           /* waits this thread is serving within */
-
-/* Whether the fault in m, which a handler saw at t_seen, would be done by
- * `deadline` if served now: a remote page's fetch estimated from when it
- * was seen (it began earlier) with its region's link as it is now; any
- * other fault costs no wait. The page's state is read without the lock:
- * a stale one only serves a fault early or late. */
-static bool done_by(const struct uffd_msg *m, uint64_t t_seen, uint64_t deadline)
-{
-	if (m->event != UFFD_EVENT_PAGEFAULT)
-		return true;
-	uintptr_t addr = m->arg.pagefault.address & ~(uintptr_t)(engine.page_size - 1);
-	struct region *r = region_lookup_get(addr);
-	if (!r)
-		return true;
-	bool done = true;
-	if (addr - r->base < r->size) {
-		uint8_t st = __atomic_load_n(&r->state[(addr - r->base) >> engine.page_shift],
-					     __ATOMIC_RELAXED);
-		bool delayed = st == PAGE_REMOTE || st == PAGE_EVICTING ||
-			       (st == PAGE_UNTOUCHED &&
-				r->params.first_touch == DIME_FIRST_TOUCH_REMOTE);
-		done = !delayed || (int64_t)(deadline - delay_estimate(r, t_seen)) >= 0;
-	}
-	region_put(r);
-	return done;
-}
-
-/* Serves m within the wait of another fault. */
-static void serve_nested(struct handler *h, const struct uffd_msg *m, uint64_t t_seen)
-{
-	pid_t traced = trace_fault_tid; /* the waiting fault's, for its trace */
-	int cpu = handle(h->s, m, t_seen);
-	if (m->event == UFFD_EVENT_PAGEFAULT)
-		served_fault(h, (pid_t)m->arg.pagefault.feat.ptid, cpu, t_seen);
-	trace_fault_tid = traced;
-}
-
-/* A fault read within a wait that is not done by its deadline: to its
- * owner, or back to this handler's mailbox for after the wait; if the
- * thread has no owner yet, to a handler that is not waiting in standby,
- * which may be free now. Served at once if no mailbox has room. */
-static void keep_for_later(struct handler *h, const struct uffd_msg *m, uint64_t t_seen)
-{
-	if (route(h, m, t_seen))
-		return;
-	struct handler *o = owner_of((pid_t)m->arg.pagefault.feat.ptid);
-	for (int i = 0; !o && i < nhandlers; i++)
-		if (&handlers[i] != h && !atomic_load(&handlers[i].standby) &&
-		    post_to(&handlers[i], m, t_seen))
-			return;
-	if (!mailbox_post(&h->mail, m, t_seen))
-		serve_nested(h, m, t_seen);
-}
-
-/* fault_wait_hook of handler threads: while one of its faults waits for
- * its deadline, a handler serves the faults that are done by then. A
- * thread of a faster tier, or whose fetch queued behind less, must not
- * wait for a slower fetch: the faulting threads of a CPU have only its
- * handler, and the handlers of the other CPUs may be in standby. The
- * others are kept for after the wait. It looks every LOOK_NS, not within
- * the last LOOK_NS, and not deeper than NEST_MAX waits. */
-static void wait_serving(uint64_t deadline)
-{
-	struct handler *h = self;
-	struct uffd_msg msg;
-	struct mail mail[MAILBOX_CAP];
-	nested++;
-	while (nested <= NEST_MAX) {
-		uint64_t look = clock_ticks() + clock_ns_to_ticks(LOOK_NS);
-		if ((int64_t)(deadline - look) <= 0)
-			break;
-		while ((int64_t)(clock_ticks() - look) < 0 && !mailbox_has(&h->mail))
-			cpu_relax();
-		unsigned nmail = mailbox_take(&h->mail, mail);
-		for (unsigned i = 0; i < nmail; i++) {
-			if (done_by(&mail[i].msg, mail[i].t_seen, deadline))
-				serve_nested(h, &mail[i].msg, mail[i].t_seen);
-			else if (!mailbox_post(&h->mail, &mail[i].msg, mail[i].t_seen))
-				serve_nested(h, &mail[i].msg, mail[i].t_seen);
-		}
-		ssize_t n = read(h->s->uffd, &msg, sizeof(msg));
-		uint64_t t = clock_ticks();
-		if (n > 0 && done_by(&msg, t, deadline))
-			serve_nested(h, &msg, t);
-		else if (n > 0)
-			keep_for_later(h, &msg, t);
-	}
-	nested--;
-	clock_spin_until(deadline);
-}
 
 /* A handler stops (its userfaultfd went away, or poll() failed): posts
  * to it fail from now on, and what it was left is served here. */
@@ -428,7 +274,7 @@ static void *handler_stop(struct handler *h)
 	atomic_store(&h->tid, 0);
 	unsigned n = mailbox_shut(&h->mail, mail);
 	for (unsigned i = 0; i < n; i++)
-		handle(h->s, &mail[i].msg, mail[i].t_seen);
+		serve_message(h->s, &mail[i].msg, mail[i].t_seen);
 	return NULL;
 }
 
@@ -447,8 +293,7 @@ static void *handler_main(void *arg)
 	}
 	atomic_fetch_add(&running, 1);
 	atomic_store(&h->tid, (pid_t)syscall(SYS_gettid));
-	self = h;
-	fault_wait_hook = wait_serving;
+	nested_serving_begin(h);
 	set_class(0, !atomic_load(&fair));
 
 	struct uffd_msg msg;
@@ -461,17 +306,17 @@ static void *handler_main(void *arg)
 		bool to_standby = false;
 		unsigned nmail = mailbox_take(&h->mail, mail), mine = nmail;
 		for (unsigned i = 0; i < nmail; i++) {
-			int cpu = handle(s, &mail[i].msg, mail[i].t_seen);
+			int cpu = serve_message(s, &mail[i].msg, mail[i].t_seen);
 			to_standby |= served_fault(h, (pid_t)mail[i].msg.arg.pagefault.feat.ptid, cpu,
 						   mail[i].t_seen);
 		}
 		/* One fault a read: one that waits for its fetch must not
 		 * hold others read with it, which its wait serves if they
-		 * are due first (wait_serving()). */
+		 * are due first (nested.c). */
 		ssize_t n = read(s->uffd, &msg, sizeof(msg));
 		uint64_t t = clock_ticks();
-		if (n > 0 && !route(h, &msg, t)) {
-			int cpu = handle(s, &msg, t);
+		if (n > 0 && !route_fault(h, &msg, t)) {
+			int cpu = serve_message(s, &msg, t);
 			if (msg.event == UFFD_EVENT_PAGEFAULT)
 				to_standby |= served_fault(h, (pid_t)msg.arg.pagefault.feat.ptid, cpu, t);
 			mine++;
@@ -580,7 +425,7 @@ static void serve_until_running(struct server *s, int want)
 		if (n > 0) {
 			uint64_t t = clock_ticks();
 			for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
-				handle(s, &msgs[i], t);
+				serve_message(s, &msgs[i], t);
 			continue;
 		}
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
@@ -606,8 +451,7 @@ int thread_server_start(struct server *s)
 	 * mailboxes' descriptors are. */
 	for (int i = 0; i < nhandlers; i++)
 		mailbox_close(&handlers[i].mail);
-	for (size_t i = 0; i < OWNERS; i++)
-		atomic_store_explicit(&owners[i], 0, memory_order_relaxed);
+	owners_forget();
 	nhandlers = 0;
 	for (int cpu = 0; cpu < CPU_SETSIZE && nhandlers < MAX_HANDLERS; cpu++)
 		if (CPU_ISSET(cpu, &allowed))
@@ -641,7 +485,7 @@ int thread_server_start(struct server *s)
 				mailbox_shut(&handlers[j].mail, none);
 			atomic_fetch_sub(&nactive, nhandlers - i);
 			for (int j = 0; j < i; j++)
-				arm(handlers[j].cpu);
+				arm_cpu(handlers[j].cpu);
 			serve_until_running(s, s->nthreads);
 			return s->nthreads ? 0 : -err;
 		}
