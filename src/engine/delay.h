@@ -21,6 +21,21 @@
  * fault counts as having begun, so only a reservation that ends earlier
  * lets the stream catch up. The reservation is pulled back only while it
  * is the last one (another fetch queued behind it keeps its place). */
+/* Whether a fault on a page in state st waits for a fetch: a remote page
+ * (or one on its way out), or a first touch charged like one. */
+static inline bool fetch_delayed(const struct region *r, enum page_state st)
+{
+	return st == PAGE_REMOTE || st == PAGE_EVICTING ||
+	       (st == PAGE_UNTOUCHED && r->params.first_touch == DIME_FIRST_TOUCH_REMOTE);
+}
+
+/* When a transfer that reaches the link at `arrive` ends, the link being
+ * busy until free_at. */
+static inline uint64_t transfer_end(const struct region *r, uint64_t arrive, uint64_t free_at)
+{
+	return ((int64_t)(free_at - arrive) > 0 ? free_at : arrive) + r->transfer_ticks;
+}
+
 static inline uint64_t delay_deadline(struct region *r, uint64_t t_begin, int64_t pay)
 {
 	uint64_t lat = r->latency_ticks, xfer = r->transfer_ticks;
@@ -29,8 +44,7 @@ static inline uint64_t delay_deadline(struct region *r, uint64_t t_begin, int64_
 	uint64_t arrive = t_begin + lat, end;
 	uint64_t free_at = atomic_load_explicit(r->link, memory_order_relaxed);
 	do {
-		uint64_t start = (int64_t)(free_at - arrive) > 0 ? free_at : arrive;
-		end = start + xfer;
+		end = transfer_end(r, arrive, free_at);
 	} while (!atomic_compare_exchange_weak_explicit(r->link, &free_at, end,
 							memory_order_relaxed,
 							memory_order_relaxed));
@@ -47,13 +61,11 @@ static inline uint64_t delay_deadline(struct region *r, uint64_t t_begin, int64_
  * which of its faults is due first. */
 static inline uint64_t delay_estimate(const struct region *r, uint64_t t_begin)
 {
-	uint64_t lat = r->latency_ticks, xfer = r->transfer_ticks;
+	uint64_t lat = r->latency_ticks;
 	if (r->params.bandwidth_model == DIME_BANDWIDTH_PER_FAULT)
-		return t_begin + 2 * lat + xfer;
-	uint64_t arrive = t_begin + lat;
-	uint64_t free_at = atomic_load_explicit(r->link, memory_order_relaxed);
-	uint64_t start = (int64_t)(free_at - arrive) > 0 ? free_at : arrive;
-	return start + xfer + lat;
+		return t_begin + 2 * lat + r->transfer_ticks;
+	return transfer_end(r, t_begin + lat, atomic_load_explicit(r->link, memory_order_relaxed)) +
+	       lat;
 }
 
 #endif

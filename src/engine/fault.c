@@ -391,7 +391,7 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen, uin
 		return;
 	}
 	bool remote = st == PAGE_REMOTE;
-	bool delayed = remote || r->params.first_touch == DIME_FIRST_TOUCH_REMOTE;
+	bool delayed = fetch_delayed(r, st);
 	r->state[pg] = PAGE_FETCHING;
 	/* Before the lock is let go (internal.h, touched_end): a fork() from
 	 * another thread while this page is in flight must find it below

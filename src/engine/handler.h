@@ -33,13 +33,10 @@ extern struct handler handlers[MAX_HANDLERS];
 extern int nhandlers;
 
 /* --- server.c ------------------------------------------------------------ */
-/* Serves one message read from the userfaultfd at t_seen. Returns the CPU
- * the fault was taken on when the fault clock knows it, else -1. */
-int serve_message(struct server *s, const struct uffd_msg *m, uint64_t t_seen);
-/* After h served a fault of thread tid taken on cpu (-1: not known):
- * where the thread's faults go from now on, and whether handlers must
- * change standby. True if h should go to standby. */
-bool served_fault(struct handler *h, pid_t tid, int cpu, uint64_t t);
+/* h serves a message read from the userfaultfd at t_seen, and learns
+ * from it where the faulting thread runs. True if h should go to standby
+ * (its CPU has no faulting thread of its own). */
+bool serve_fault(struct handler *h, const struct uffd_msg *m, uint64_t t_seen);
 /* Ends the standby of the handlers of cpu. */
 void arm_cpu(int cpu);
 

@@ -37,10 +37,8 @@ static bool done_by(const struct uffd_msg *m, uint64_t t_seen, uint64_t deadline
 	if (addr - r->base < r->size) {
 		uint8_t st = __atomic_load_n(&r->state[(addr - r->base) >> engine.page_shift],
 					     __ATOMIC_RELAXED);
-		bool delayed = st == PAGE_REMOTE || st == PAGE_EVICTING ||
-			       (st == PAGE_UNTOUCHED &&
-				r->params.first_touch == DIME_FIRST_TOUCH_REMOTE);
-		done = !delayed || (int64_t)(deadline - delay_estimate(r, t_seen)) >= 0;
+		done = !fetch_delayed(r, st) ||
+		       (int64_t)(deadline - delay_estimate(r, t_seen)) >= 0;
 	}
 	region_put(r);
 	return done;
@@ -50,9 +48,7 @@ static bool done_by(const struct uffd_msg *m, uint64_t t_seen, uint64_t deadline
 static void serve_nested(struct handler *h, const struct uffd_msg *m, uint64_t t_seen)
 {
 	pid_t traced = trace_fault_tid; /* the waiting fault's, for its trace */
-	int cpu = serve_message(h->s, m, t_seen);
-	if (m->event == UFFD_EVENT_PAGEFAULT)
-		served_fault(h, (pid_t)m->arg.pagefault.feat.ptid, cpu, t_seen);
+	serve_fault(h, m, t_seen); /* no standby within a wait */
 	trace_fault_tid = traced;
 }
 
@@ -93,12 +89,10 @@ static void wait_serving(uint64_t deadline)
 		while ((int64_t)(clock_ticks() - look) < 0 && !mailbox_has(&h->mail))
 			cpu_relax();
 		unsigned nmail = mailbox_take(&h->mail, mail);
-		for (unsigned i = 0; i < nmail; i++) {
-			if (done_by(&mail[i].msg, mail[i].t_seen, deadline))
+		for (unsigned i = 0; i < nmail; i++)
+			if (done_by(&mail[i].msg, mail[i].t_seen, deadline) ||
+			    !mailbox_post(&h->mail, &mail[i].msg, mail[i].t_seen))
 				serve_nested(h, &mail[i].msg, mail[i].t_seen);
-			else if (!mailbox_post(&h->mail, &mail[i].msg, mail[i].t_seen))
-				serve_nested(h, &mail[i].msg, mail[i].t_seen);
-		}
 		ssize_t n = read(h->s->uffd, &msg, sizeof(msg));
 		uint64_t t = clock_ticks();
 		if (n > 0 && done_by(&msg, t, deadline))

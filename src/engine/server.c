@@ -99,7 +99,7 @@ static void fault_write_protected(struct region *r, size_t pg)
 
 /* Serves one message. Returns the CPU the fault was taken on when the
  * fault clock knows it, else -1. */
-int serve_message(struct server *s, const struct uffd_msg *m, uint64_t t_seen)
+static int serve_message(struct server *s, const struct uffd_msg *m, uint64_t t_seen)
 {
 	if (m->event != UFFD_EVENT_PAGEFAULT)
 		return -1;
@@ -241,7 +241,7 @@ static bool spin_for_work(struct handler *h)
 /* After h served a fault of thread tid taken on cpu (-1: not known):
  * where the thread's faults go from now on, and whether handlers must
  * change standby. True if h should go to standby. */
-bool served_fault(struct handler *h, pid_t tid, int cpu, uint64_t t)
+static bool served_fault(struct handler *h, pid_t tid, int cpu, uint64_t t)
 {
 	atomic_store_explicit(&last_tid, tid, memory_order_relaxed);
 	atomic_fetch_add_explicit(&served, 1, memory_order_relaxed);
@@ -265,6 +265,12 @@ bool served_fault(struct handler *h, pid_t tid, int cpu, uint64_t t)
 	return (int64_t)(t - h->local_at) > (int64_t)clock_ns_to_ticks(LOCAL_NS);
 }
 
+bool serve_fault(struct handler *h, const struct uffd_msg *m, uint64_t t_seen)
+{
+	int cpu = serve_message(h->s, m, t_seen);
+	return m->event == UFFD_EVENT_PAGEFAULT &&
+	       served_fault(h, (pid_t)m->arg.pagefault.feat.ptid, cpu, t_seen);
+}
 
 /* A handler stops (its userfaultfd went away, or poll() failed): posts
  * to it fail from now on, and what it was left is served here. */
@@ -305,20 +311,15 @@ static void *handler_main(void *arg)
 		 * older than any still queued. */
 		bool to_standby = false;
 		unsigned nmail = mailbox_take(&h->mail, mail), mine = nmail;
-		for (unsigned i = 0; i < nmail; i++) {
-			int cpu = serve_message(s, &mail[i].msg, mail[i].t_seen);
-			to_standby |= served_fault(h, (pid_t)mail[i].msg.arg.pagefault.feat.ptid, cpu,
-						   mail[i].t_seen);
-		}
+		for (unsigned i = 0; i < nmail; i++)
+			to_standby |= serve_fault(h, &mail[i].msg, mail[i].t_seen);
 		/* One fault a read: one that waits for its fetch must not
 		 * hold others read with it, which its wait serves if they
 		 * are due first (nested.c). */
 		ssize_t n = read(s->uffd, &msg, sizeof(msg));
 		uint64_t t = clock_ticks();
 		if (n > 0 && !route_fault(h, &msg, t)) {
-			int cpu = serve_message(s, &msg, t);
-			if (msg.event == UFFD_EVENT_PAGEFAULT)
-				to_standby |= served_fault(h, (pid_t)msg.arg.pagefault.feat.ptid, cpu, t);
+			to_standby |= serve_fault(h, &msg, t);
 			mine++;
 		}
 		if (mine) {
