@@ -263,6 +263,15 @@ static void ring_read(const struct perf_event_mmap_page *pg, uint64_t off, void 
 	memcpy((unsigned char *)dst + first, data, len - first);
 }
 
+/* The tick of sample time t, taken at now_raw (CLOCK_MONOTONIC_RAW) =
+ * now (ticks). Only the sample's age goes through the tick rate: the two
+ * clocks drift apart over seconds, not over a fault. */
+static uint64_t sample_ticks(uint64_t t, uint64_t now_raw, uint64_t now)
+{
+	int64_t age = (int64_t)(now_raw - t);
+	return now - clock_ns_to_ticks(age > 0 ? (uint64_t)age : 0);
+}
+
 /* A thread's fault ended at `t` (CLOCK_MONOTONIC_RAW): what its handler
  * expected of that goes to the region's debt. fc.lock held. */
 static void ended(struct slot *sl, uint64_t t, uint64_t now_raw, uint64_t now)
@@ -273,8 +282,7 @@ static void ended(struct slot *sl, uint64_t t, uint64_t now_raw, uint64_t now)
 	if (!r)
 		return; /* gone meanwhile */
 	if (r == want) { /* (or a new region at the same address: harmless) */
-		int64_t age = (int64_t)(now_raw - t);
-		uint64_t t_end = now - clock_ns_to_ticks(age > 0 ? (uint64_t)age : 0);
+		uint64_t t_end = sample_ticks(t, now_raw, now);
 		struct calib_log *log = r->calib;
 		if (log && log->ended && sl->end_calib >= 0 && sl->end_calib < log->cap)
 			log->ended[sl->end_calib] = t_end;
@@ -337,10 +345,7 @@ bool faultclock_began(pid_t tid, uintptr_t page, uint64_t *t_began, int *cpu)
 	pthread_mutex_unlock(&fc.lock);
 	if (!hit)
 		return false;
-	/* Only the sample's age goes through the tick rate: the two clocks
-	 * drift apart over seconds, not over a fault. */
-	int64_t age = (int64_t)(now_raw - t);
-	*t_began = now - clock_ns_to_ticks(age > 0 ? (uint64_t)age : 0);
+	*t_began = sample_ticks(t, now_raw, now);
 	return true;
 }
 

@@ -82,7 +82,6 @@ static _Atomic uint64_t served; /* faults served by all handlers */
 static _Atomic bool fair;       /* handlers are normal threads for now */
 static _Atomic int running;     /* dime threads past glibc's thread start-up */
 
-
 /* A write hit a page the copy fallback protected for its page-out: the
  * page-out wakes the writer when the page is gone. Any other protection is
  * stale: lift it. */
