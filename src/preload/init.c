@@ -77,6 +77,7 @@ static void setup(void)
 	trace_attach_env();
 	preload_instance_join(r);
 	engine_export_costs();
+	threads_init();
 	pthread_atfork(NULL, NULL, child_after_fork);
 	preload_region = r;
 }

@@ -22,6 +22,10 @@
  *   sigaltstack  In signal mode the kernel writes signal frames (dime's
  *              SIGBUS's too) to the alternate stack itself, which it cannot
  *              do on a remote page: those pages are pinned as well.
+ *   threads    The kernel clears an exiting thread's id word, and in
+ *              signal mode writes a new thread's first signal frame on its
+ *              stack, neither of which it can do on a remote page
+ *              (thread.c): those pages are pinned while it needs them.
  *   madvise    MADV_WIPEONFORK and MADV_DONTFORK: the kernel applies them
  *              to what is mapped at the pages, but a remote page's bytes
  *              are in the store, so a fork()ed child would still see
@@ -69,6 +73,10 @@ enum {
  * a KIND_FORK bit. */
 static uint32_t *block_of, *live;
 static uint8_t *kind_of;
+/* kernel_pins[pg]: pins of page pg by kernel_pin() (thread.c: a thread's
+ * exit word, its first frames); pinned while not 0. Changes under lock
+ * and r->lock. */
+static uint8_t *kernel_pins;
 static size_t odd, forkish;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -119,12 +127,13 @@ static void fork_child(void)
 }
 
 /* The engine's region->held_local: pinned pages cannot move (mprotect'd:
- * UFFDIO_MOVE needs read-write on both sides; signal stacks: the kernel
- * writes frames there itself). kind_of[]'s KIND_PINNED bits change under
- * the region lock, which the engine holds when it asks. */
+ * UFFDIO_MOVE needs read-write on both sides; signal stacks, exit words:
+ * the kernel writes there itself). kind_of[]'s KIND_PINNED bits and
+ * kernel_pins[] change under the region lock, which the engine holds when
+ * it asks. */
 static bool page_held(size_t pg)
 {
-	return kind_of[pg] & KIND_PINNED;
+	return (kind_of[pg] & KIND_PINNED) || kernel_pins[pg];
 }
 
 int mappings_init(struct region *r)
@@ -134,7 +143,8 @@ int mappings_init(struct region *r)
 	block_of = book_alloc(r->npages * sizeof(uint32_t));
 	live = book_alloc(r->npages * sizeof(uint32_t));
 	kind_of = book_alloc(r->npages);
-	if (!block_of || !live || !kind_of)
+	kernel_pins = book_alloc(r->npages);
+	if (!block_of || !live || !kind_of || !kernel_pins)
 		return -ENOMEM;
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	r->held_local = page_held;
@@ -331,7 +341,7 @@ int munmap(void *addr, size_t len)
 static void unpin_locked(struct region *r, size_t first, size_t np)
 {
 	for (size_t pg = first; pg < first + np; pg++)
-		if (!(kind_of[pg] & (KIND_PINNED | KIND_FOREIGN)) && r->state[pg] == PAGE_LOCAL)
+		if (!page_held(pg) && !(kind_of[pg] & KIND_FOREIGN) && r->state[pg] == PAGE_LOCAL)
 			pol_local(r, pg, DIME_PAGE_RETURNED);
 }
 
@@ -424,6 +434,36 @@ void altstack_pin(const void *sp, size_t size, bool pin)
 	if (!pin)
 		unpin_locked(r, first, np);
 	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&lock);
+}
+
+void kernel_pin(const void *p, size_t len, bool pin)
+{
+	struct region *r = preload_region;
+	uintptr_t a = (uintptr_t)p;
+	if (!r || preload_busy || a < r->base || a + len > r->base + r->size || !len)
+		return;
+	pthread_mutex_lock(&lock);
+	for (size_t pg = page_of(a); pg <= page_of(a + len - 1); pg++) {
+		if (kind_of[pg] & KIND_FOREIGN)
+			continue;
+		/* Saturated: pinned for good, the safe side. */
+		if (kernel_pins[pg] == UINT8_MAX)
+			continue;
+		if (!pin) {
+			pthread_mutex_lock(&r->lock);
+			if (kernel_pins[pg] && !--kernel_pins[pg])
+				unpin_locked(r, pg, 1);
+			pthread_mutex_unlock(&r->lock);
+			continue;
+		}
+		if (page_held(pg))
+			pthread_mutex_lock(&r->lock); /* local already */
+		else
+			pin_locked(r, pg, 1, false);
+		kernel_pins[pg]++;
+		pthread_mutex_unlock(&r->lock);
+	}
 	pthread_mutex_unlock(&lock);
 }
 

@@ -42,6 +42,13 @@ static inline bool preload_owns(const void *addr)
 int mappings_init(struct region *r);
 /* Keeps the pages of a signal stack local (pin) or lets them go again. */
 void altstack_pin(const void *sp, size_t size, bool pin);
+/* Keeps the pages of [p, p+len) local (pin) for the kernel, which will
+ * write there without waiting for dime (thread.c), or lets them go.
+ * Counted: each pin is undone by one unpin. */
+void kernel_pin(const void *p, size_t len, bool pin);
+
+/* thread.c: what the kernel writes for the program's threads. */
+void threads_init(void);
 
 /* config.c: the run's parameters from DIME_* variables; exits with status
  * 2 and a one-line message on a bad value. */

@@ -216,6 +216,42 @@ Test(preload, futex_lock_pi_remote_word, .disabled = true)
 	run_prog(&thread_mode, "futex", ARGS("lock-pi"));
 }
 
+/* Stacks the program allocated on its heap: a thread's (pinned by dime,
+ * intact while everything else is evicted), a coroutine's (emulated: its
+ * pages go remote, and in signal mode dime's SIGBUS then runs on a stack
+ * of dime's), and a thread's exit (the kernel's write of its id word at
+ * the top of its stack must reach pthread_join while another thread
+ * keeps evicting). */
+Test(preload, heap_stacks)
+{
+	run_prog(&thread_mode, "stacks", ARGS("thread"));
+}
+
+Test(preload, heap_stacks_signal_mode)
+{
+	run_prog(&signal_mode, "stacks", ARGS("thread"));
+}
+
+Test(preload, coroutine_stacks)
+{
+	run_prog(&thread_mode, "stacks", ARGS("coroutine"));
+}
+
+Test(preload, coroutine_stacks_signal_mode)
+{
+	run_prog(&signal_mode, "stacks", ARGS("coroutine"));
+}
+
+Test(preload, heap_stack_threads_exit)
+{
+	run_prog(&thread_mode, "stacks", ARGS("exit"));
+}
+
+Test(preload, heap_stack_threads_exit_signal_mode)
+{
+	run_prog(&signal_mode, "stacks", ARGS("exit"));
+}
+
 /* --- loads and stores --------------------------------------------------- */
 
 Test(preload, threads)

@@ -1,0 +1,183 @@
+/* Stacks the program allocated on its heap (malloc): threads started on
+ * them with pthread_attr_setstack (language runtimes, thread pools), and
+ * coroutines switched to with swapcontext.
+ *   usage: stacks thread [ROUNDS]   a thread fills a buffer on its stack
+ *                                   and waits while everything else is
+ *                                   evicted; its stack must have stayed
+ *                                   local (dime pins it: see
+ *                                   src/preload/thread.c) and intact
+ *   usage: stacks coroutine [ROUNDS] the same on a coroutine's stack,
+ *                                   which is emulated: its pages go remote
+ *                                   and the coroutine faults them back
+ *   usage: stacks exit [ROUNDS]     threads exit while another thread
+ *                                   keeps evicting, and each is joined
+ * In signal mode a fault on a stack page needs another stack for dime's
+ * SIGBUS (dime gives each thread one). At a thread's exit the kernel
+ * clears the thread's id word at the top of its stack and wakes
+ * pthread_join(); it cannot wait for dime there, so a remote page would
+ * lose the write and the join would wait for ever. */
+#include "common.h"
+
+#include <pthread.h>
+#include <ucontext.h>
+#include <stdatomic.h>
+#include <time.h>
+
+enum { STACK_BYTES = 256 * 1024, DEEP_BYTES = 64 * 1024 };
+
+static struct sweeper main_sweep;
+static _Atomic int phase; /* thread: 1 thread filled, 2 main evicted */
+static _Atomic int stop;
+static volatile uint8_t *_Atomic deep_buf; /* the waiting thread's or coroutine's buffer */
+
+static void *deep_main(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	volatile uint8_t buf[DEEP_BYTES];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = pat(i, seed);
+	atomic_store(&deep_buf, buf);
+	atomic_store(&phase, 1);
+	while (atomic_load(&phase) != 2)
+		sched_yield();
+	for (size_t i = 0; i < sizeof(buf); i++)
+		if (buf[i] != pat(i, seed))
+			fail("stack byte %zu is 0x%02x after the others were evicted, want 0x%02x", i,
+			     buf[i], pat(i, seed));
+	return (void *)(uintptr_t)(seed + 1);
+}
+
+static void *noop_main(void *arg)
+{
+	return arg;
+}
+
+/* Evicts continuously, so that any page left alone for a moment (the top
+ * of an exiting thread's stack) goes remote. */
+static void *evictor_main(void *arg)
+{
+	(void)arg;
+	struct sweeper s = { 0 };
+	while (!atomic_load(&stop))
+		sweep_pages(&s, 16);
+	return NULL;
+}
+
+static void *user_stack(pthread_attr_t *at)
+{
+	void *stack = heap_pages(STACK_BYTES);
+	CHECK(pthread_attr_init(at) == 0, "pthread_attr_init");
+	CHECK(pthread_attr_setstack(at, stack, STACK_BYTES) == 0, "pthread_attr_setstack");
+	return stack;
+}
+
+static void deep(int rounds)
+{
+	for (int r = 0; r < rounds; r++) {
+		pthread_attr_t at;
+		uint8_t *stack = user_stack(&at);
+		atomic_store(&phase, 0);
+		pthread_t t;
+		CHECK(pthread_create(&t, &at, deep_main, (void *)(uintptr_t)r) == 0,
+		      "pthread_create");
+		while (atomic_load(&phase) != 1)
+			sched_yield();
+		volatile uint8_t *buf = atomic_load(&deep_buf);
+		CHECK((uint8_t *)buf > stack && (uint8_t *)buf < stack + STACK_BYTES,
+		      "the thread's buffer at %p is not on the stack it was given", (void *)buf);
+		evict_all(&main_sweep);
+		need_local((const void *)buf, DEEP_BYTES, "a running thread's heap stack");
+		atomic_store(&phase, 2);
+		void *ret;
+		CHECK(pthread_join(t, &ret) == 0, "pthread_join");
+		CHECK((uintptr_t)ret == (uintptr_t)r + 1, "round %d: the thread returned %p", r, ret);
+		pthread_attr_destroy(&at);
+		free(stack);
+	}
+}
+
+static ucontext_t main_ctx, co_ctx;
+
+static void coroutine_main(unsigned seed)
+{
+	volatile uint8_t buf[DEEP_BYTES];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = pat(i, seed);
+	atomic_store(&deep_buf, buf);
+	swapcontext(&co_ctx, &main_ctx);
+	/* The pages under buf are remote now (checked by the main context):
+	 * each access below faults on this coroutine's own stack. */
+	for (size_t i = 0; i < sizeof(buf); i++)
+		if (buf[i] != pat(i, seed))
+			fail("coroutine stack byte %zu is 0x%02x after its page went remote, want 0x%02x",
+			     i, buf[i], pat(i, seed));
+}
+
+/* One round in a function of its own: swapcontext returns twice. */
+static __attribute__((noinline)) void coroutine_round(unsigned r)
+{
+	uint8_t *stack = heap_pages(STACK_BYTES);
+	CHECK(getcontext(&co_ctx) == 0, "getcontext");
+	co_ctx.uc_stack.ss_sp = stack;
+	co_ctx.uc_stack.ss_size = STACK_BYTES;
+	co_ctx.uc_link = &main_ctx;
+	makecontext(&co_ctx, (void (*)(void))coroutine_main, 1, r);
+	CHECK(swapcontext(&main_ctx, &co_ctx) == 0, "swapcontext");
+	volatile uint8_t *buf = atomic_load(&deep_buf);
+	CHECK((uint8_t *)buf > stack && (uint8_t *)buf < stack + STACK_BYTES,
+	      "the coroutine's buffer at %p is not on its stack", (void *)buf);
+	/* Its middle half: pages of the buffer only. */
+	need_remote(&main_sweep, (const void *)(buf + DEEP_BYTES / 4), DEEP_BYTES / 2,
+		    "a suspended coroutine's stack pages");
+	CHECK(swapcontext(&main_ctx, &co_ctx) == 0, "swapcontext");
+	free(stack);
+}
+
+static void coroutines(int rounds)
+{
+	for (int r = 0; r < rounds; r++)
+		coroutine_round((unsigned)r);
+}
+
+static void exits(int rounds)
+{
+	pthread_t ev;
+	CHECK(pthread_create(&ev, NULL, evictor_main, NULL) == 0, "pthread_create");
+	for (int r = 0; r < rounds; r++) {
+		pthread_attr_t at;
+		void *stack = user_stack(&at);
+		pthread_t t;
+		CHECK(pthread_create(&t, &at, noop_main, (void *)(uintptr_t)r) == 0,
+		      "pthread_create");
+		/* A lost exit write leaves the join waiting for ever: a minute
+		 * says so (a round takes microseconds). */
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 60;
+		void *ret;
+		int err = pthread_timedjoin_np(t, &ret, &until);
+		CHECK(err != ETIMEDOUT, "round %d: the thread's exit never reached pthread_join", r);
+		CHECK(err == 0, "pthread_join: %s", strerror(err));
+		CHECK((uintptr_t)ret == (uintptr_t)r, "round %d: the thread returned %p", r, ret);
+		pthread_attr_destroy(&at);
+		free(stack);
+	}
+	atomic_store(&stop, 1);
+	CHECK(pthread_join(ev, NULL) == 0, "pthread_join");
+}
+
+int main(int argc, char **argv)
+{
+	prog_name = "stacks";
+	CHECK(argc > 1, "usage: stacks thread|coroutine|exit [ROUNDS]");
+	int rounds = argc > 2 ? atoi(argv[2]) : 0;
+	if (!strcmp(argv[1], "thread"))
+		deep(rounds ? rounds : 20);
+	else if (!strcmp(argv[1], "coroutine"))
+		coroutines(rounds ? rounds : 20);
+	else if (!strcmp(argv[1], "exit"))
+		exits(rounds ? rounds : 5000);
+	else
+		fail("unknown scenario %s", argv[1]);
+	return 0;
+}
