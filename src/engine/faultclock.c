@@ -223,7 +223,14 @@ void faultclock_open(void)
 	pthread_mutex_init(&fc.lock, NULL);
 	close_all();
 	atomic_store(&fc.running, false);
-	if (getenv("DIME_NO_FAULTCLOCK"))
+	/* Read once, at the first open (start-up): a fork()ed child comes
+	 * here before its handlers serve faults, and a program that called
+	 * setenv() keeps environ in its emulated heap, maybe remote: reading
+	 * it then would wait forever for a fault nobody serves. */
+	static int disabled = -1;
+	if (disabled < 0)
+		disabled = getenv("DIME_NO_FAULTCLOCK") != NULL;
+	if (disabled)
 		return;
 	/* Running if needed already (a fork()ed child of a process that
 	 * emulates a delay); a calibration turns them on for itself. */
