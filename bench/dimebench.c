@@ -339,6 +339,36 @@ static void timed_pattern(struct dime_region *dr, size_t pages, enum bench_fill 
 	d->soft_faults -= s0.soft_faults;
 }
 
+/* The machine's own noise on a wait of the configured fetch time, with no
+ * dime at all: a busy-wait of that long on the program's clock, timed as
+ * the fetch cases time each access. Its tail is what preemption, the
+ * host and interrupts add to any wait of that length here: the floor for
+ * the fetch cases' p99. */
+static void case_wait(uint64_t latency_ns, uint64_t bps)
+{
+	enum { ACCESSES = 512 * 6 };
+	struct dime_params p = params(DIME_MODE_THREAD, 1, 1, latency_ns, bps);
+	uint64_t want = dime_fetch_ns(&p, bench_page_size());
+	struct bench_run run;
+	bench_run_init(&run, BENCH_CYCLIC, 1, ACCESSES);
+	uint64_t w0 = bench_mono_ns();
+	for (size_t k = 0; k < run.n; k++) {
+		uint64_t t0 = bench_mono_ns(), t;
+		do
+			t = bench_mono_ns();
+		while (t - t0 < want);
+		run.lat_ns[k] = t - t0;
+	}
+	run.wall_ns = bench_mono_ns() - w0;
+	struct bench_summary sum;
+	bench_summarize(&run, &sum);
+	put("fetch_ns", (double)want);
+	put("median_ns", sum.median_ns);
+	put("p99_ns", sum.p99_ns);
+	put("p99_err", (sum.p99_ns - (double)want) / (double)want);
+	bench_run_free(&run);
+}
+
 static void case_fetch(enum dime_mode mode, uint64_t latency_ns, uint64_t bps)
 {
 	enum { BUDGET = 256, PASSES = 6 };
@@ -624,6 +654,67 @@ static void case_mt(enum dime_mode mode, int nthreads)
 	dime_region_destroy(dr);
 }
 
+/* The kernel's own fault path under the same load: `nthreads` threads,
+ * each with 512 pages of its own memfd, zapping 32 at a time (one TLB
+ * shootdown per batch while the other thread runs, as dime's batched
+ * page-out) and writing each again (a minor fault). The ratio of two
+ * threads to one is what this VM gives fault-heavy work without dime. */
+struct minor_job {
+	volatile char *m;
+	long faults;
+	pthread_barrier_t *go, *done;
+};
+
+static void *minor_mt_run(void *arg)
+{
+	enum { PAGES = 512, BATCH = 32 };
+	struct minor_job *j = arg;
+	pthread_barrier_wait(j->go);
+	for (long k = 0; k < j->faults / BATCH; k++) {
+		size_t first = (size_t)(k % (PAGES / BATCH)) * BATCH;
+		madvise((void *)(j->m + first * PAGE), BATCH * PAGE, MADV_DONTNEED);
+		for (size_t i = first; i < first + BATCH; i++)
+			j->m[i * PAGE] += 1;
+	}
+	pthread_barrier_wait(j->done);
+	return NULL;
+}
+
+static void case_minor_mt(int nthreads)
+{
+	enum { PAGES = 512, FAULTS = 512 * 64 };
+	pthread_barrier_t go, done;
+	pthread_barrier_init(&go, NULL, (unsigned)nthreads + 1);
+	pthread_barrier_init(&done, NULL, (unsigned)nthreads + 1);
+	struct minor_job jobs[8];
+	pthread_t th[8];
+	for (int t = 0; t < nthreads; t++) {
+		int fd = memfd_create("dimebench", MFD_CLOEXEC);
+		if (fd < 0 || ftruncate(fd, PAGES * PAGE) < 0) {
+			perror("memfd");
+			exit(2);
+		}
+		jobs[t] = (struct minor_job){ mmap(NULL, PAGES * PAGE, PROT_READ | PROT_WRITE,
+						   MAP_SHARED, fd, 0),
+					      FAULTS, &go, &done };
+		close(fd);
+		if (jobs[t].m == MAP_FAILED) {
+			perror("mmap");
+			exit(2);
+		}
+		for (size_t i = 0; i < PAGES; i++)
+			jobs[t].m[i * PAGE] = 1;
+		pthread_create(&th[t], NULL, minor_mt_run, &jobs[t]);
+	}
+	uint64_t t0 = now();
+	pthread_barrier_wait(&go);
+	pthread_barrier_wait(&done);
+	uint64_t t1 = now();
+	for (int t = 0; t < nthreads; t++)
+		pthread_join(th[t], NULL);
+	put("faults_per_s", (double)FAULTS * nthreads / (ns((double)(t1 - t0)) / 1e9));
+}
+
 static int run_case(int argc, char **argv)
 {
 	calibrate_tsc();
@@ -641,6 +732,8 @@ static int run_case(int argc, char **argv)
 	else if (!strcmp(c, "fetch") && argc > 3)
 		case_fetch(parse_mode(argv[1]), strtoull(argv[2], NULL, 10),
 			   strtoull(argv[3], NULL, 10));
+	else if (!strcmp(c, "wait") && argc > 2)
+		case_wait(strtoull(argv[1], NULL, 10), strtoull(argv[2], NULL, 10));
 	else if (!strcmp(c, "pattern") && argc > 4)
 		case_pattern(parse_mode(argv[1]), parse_pattern(argv[2]), strtoull(argv[3], NULL, 10),
 			     strtoull(argv[4], NULL, 10), argc > 5 ? argv[5] : "fifo");
@@ -655,6 +748,8 @@ static int run_case(int argc, char **argv)
 	}
 	else if (!strcmp(c, "resident"))
 		case_resident();
+	else if (!strcmp(c, "minor-mt") && argc > 1)
+		case_minor_mt(atoi(argv[1]));
 	else if (!strcmp(c, "mt") && argc > 2)
 		case_mt(parse_mode(argv[1]), atoi(argv[2]));
 	else {
@@ -669,8 +764,9 @@ static int run_case(int argc, char **argv)
 const char *const lat_grid[NLAT] = { "1000", "5000", "10000", "20000" };
 const char *const bw_grid[NBW] = { "1000000000", "10000000000" };
 
-/* Every case, run in this order in each repetition. The fetch rows cover
- * lat_grid x bw_grid; the pattern rows run at PATTERN_LAT, PATTERN_BW. */
+/* Every case, run in this order in each repetition. The fetch and wait
+ * rows cover lat_grid x bw_grid; the pattern rows run at PATTERN_LAT,
+ * PATTERN_BW. */
 const char *const cases[NCASES] = {
 	"minor",
 	"remote thread",
@@ -683,12 +779,17 @@ const char *const cases[NCASES] = {
 	"fetch signal 5000 1000000000", "fetch signal 5000 10000000000",
 	"fetch signal 10000 1000000000", "fetch signal 10000 10000000000",
 	"fetch signal 20000 1000000000", "fetch signal 20000 10000000000",
+	"wait 1000 1000000000", "wait 1000 10000000000",
+	"wait 5000 1000000000", "wait 5000 10000000000",
+	"wait 10000 1000000000", "wait 10000 10000000000",
+	"wait 20000 1000000000", "wait 20000 10000000000",
 	"bw thread 1000000000", "bw thread 10000000000",
 	"bw signal 1000000000", "bw signal 10000000000",
 	"bw thread 1000000000 noclock",
 	"resident",
 	"mt thread 1", "mt thread 2",
 	"mt signal 1", "mt signal 2",
+	"minor-mt 1", "minor-mt 2",
 	"pattern thread cyclic " PATTERN_LAT " " PATTERN_BW,
 	"pattern signal cyclic " PATTERN_LAT " " PATTERN_BW,
 	"pattern thread random " PATTERN_LAT " " PATTERN_BW,

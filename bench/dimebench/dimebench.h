@@ -17,7 +17,7 @@ extern const char *const lat_grid[NLAT], *const bw_grid[NBW];
 #define PATTERN_LAT "10000"
 #define PATTERN_BW "10000000000"
 
-enum { NCASES = 40, MAX_KEYS = 24, MAX_REPS = 15 };
+enum { NCASES = 50, MAX_KEYS = 24, MAX_REPS = 15 };
 extern const char *const cases[NCASES];
 
 /* A case's key=value lines, one value per repetition (NAN if missing). */

@@ -280,8 +280,15 @@ static bool any_kind(uintptr_t s, size_t n, uint8_t kind)
 	return false;
 }
 
+static uintptr_t mmap_call(const uintptr_t *a)
+{
+	return (uintptr_t)mmap((void *)a[0], a[1], (int)a[2], (int)a[3], (int)a[4], (off_t)a[5]);
+}
+
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
+	OFF_EMULATED_STACK(void *, mmap_call, (uintptr_t)addr, len, (uintptr_t)prot,
+			   (uintptr_t)flags, (uintptr_t)fd, (uintptr_t)off);
 	if (len && !(flags & MAP_FIXED) && !addr && emulable(prot, flags))
 		return map_emulated(len);
 	uintptr_t s;
@@ -315,8 +322,14 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 	__attribute__((alias("mmap")));
 
+static uintptr_t munmap_call(const uintptr_t *a)
+{
+	return (uintptr_t)munmap((void *)a[0], a[1]);
+}
+
 int munmap(void *addr, size_t len)
 {
+	OFF_EMULATED_STACK(int, munmap_call, (uintptr_t)addr, len);
 	uintptr_t s;
 	size_t n;
 	if ((uintptr_t)addr & (engine.page_size - 1)) {
@@ -415,8 +428,18 @@ static int protect(uintptr_t s, size_t n, int prot)
 	return rc;
 }
 
+static uintptr_t altstack_pin_call(const uintptr_t *a)
+{
+	altstack_pin((const void *)a[0], a[1], a[2]);
+	return 0;
+}
+
 void altstack_pin(const void *sp, size_t size, bool pin)
 {
+	if (on_emulated_stack()) {
+		off_stack(altstack_pin_call, (const uintptr_t[]){ (uintptr_t)sp, size, pin }, 3);
+		return;
+	}
 	uintptr_t s;
 	size_t n;
 	if (!size || !clip(sp, size, &s, &n))
@@ -437,8 +460,18 @@ void altstack_pin(const void *sp, size_t size, bool pin)
 	pthread_mutex_unlock(&lock);
 }
 
+static uintptr_t kernel_pin_call(const uintptr_t *a)
+{
+	kernel_pin((const void *)a[0], a[1], a[2]);
+	return 0;
+}
+
 void kernel_pin(const void *p, size_t len, bool pin)
 {
+	if (on_emulated_stack()) {
+		off_stack(kernel_pin_call, (const uintptr_t[]){ (uintptr_t)p, len, pin }, 3);
+		return;
+	}
 	struct region *r = preload_region;
 	uintptr_t a = (uintptr_t)p;
 	if (!r || preload_busy || a < r->base || a + len > r->base + r->size || !len)
@@ -467,8 +500,14 @@ void kernel_pin(const void *p, size_t len, bool pin)
 	pthread_mutex_unlock(&lock);
 }
 
+static uintptr_t mprotect_call(const uintptr_t *a)
+{
+	return (uintptr_t)mprotect((void *)a[0], a[1], (int)a[2]);
+}
+
 int mprotect(void *addr, size_t len, int prot)
 {
+	OFF_EMULATED_STACK(int, mprotect_call, (uintptr_t)addr, len, (uintptr_t)prot);
 	uintptr_t s;
 	size_t n;
 	if (((uintptr_t)addr & (engine.page_size - 1)) || !clip(addr, len, &s, &n))
@@ -515,8 +554,14 @@ static int advise_fork(uintptr_t s, size_t n, int advice)
 	return 0;
 }
 
+static uintptr_t madvise_call(const uintptr_t *a)
+{
+	return (uintptr_t)madvise((void *)a[0], a[1], (int)a[2]);
+}
+
 int madvise(void *addr, size_t len, int advice)
 {
+	OFF_EMULATED_STACK(int, madvise_call, (uintptr_t)addr, len, (uintptr_t)advice);
 	uintptr_t s;
 	size_t n;
 	if (!clip(addr, len, &s, &n) || (uintptr_t)addr != s || page_up(len) != n)
@@ -622,6 +667,11 @@ static void *remap_emulated(uintptr_t s, size_t n, size_t want)
 	return ret;
 }
 
+static uintptr_t mremap_call(const uintptr_t *a)
+{
+	return (uintptr_t)mremap((void *)a[0], a[1], a[2], (int)a[3], (void *)a[4]);
+}
+
 void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 {
 	uintptr_t s;
@@ -633,6 +683,8 @@ void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 		new_addr = va_arg(ap, void *);
 		va_end(ap);
 	}
+	OFF_EMULATED_STACK(void *, mremap_call, (uintptr_t)old, old_len, new_len, (uintptr_t)flags,
+			   (uintptr_t)new_addr);
 	if (!clip(old, old_len, &s, &n)) {
 		long rc = syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
 		return rc == -1 ? MAP_FAILED : (void *)rc;

@@ -47,6 +47,24 @@ void altstack_pin(const void *sp, size_t size, bool pin);
  * Counted: each pin is undone by one unpin. */
 void kernel_pin(const void *p, size_t len, bool pin);
 
+/* ownstack.c: whether this thread runs on emulated memory (a coroutine's
+ * heap stack); and fn(args) run on a stack of dime's, for code that takes
+ * the region lock (see there). Returns fn's value, with its errno. */
+enum { OFF_STACK_ARGS = 6 };
+bool on_emulated_stack(void);
+uintptr_t off_stack(uintptr_t (*fn)(const uintptr_t *args), const uintptr_t *args, size_t nargs);
+/* The start of a function that must run off an emulated stack: calls
+ * `call` (a uintptr_t (*)(const uintptr_t *) unpacking the arguments and
+ * calling the function again) on dime's stack and returns its value as
+ * `type`. */
+#define OFF_EMULATED_STACK(type, call, ...)                                         \
+	do {                                                                        \
+		if (on_emulated_stack()) {                                          \
+			const uintptr_t args_[] = { __VA_ARGS__ };                  \
+			return (type)off_stack(call, args_, sizeof(args_) / sizeof(args_[0])); \
+		}                                                                   \
+	} while (0)
+
 /* thread.c: what the kernel writes for the program's threads. */
 void threads_init(void);
 

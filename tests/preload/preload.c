@@ -219,7 +219,8 @@ Test(preload, futex_lock_pi_remote_word, .disabled = true)
 /* Stacks the program allocated on its heap: a thread's (pinned by dime,
  * intact while everything else is evicted), a coroutine's (emulated: its
  * pages go remote, and in signal mode dime's SIGBUS then runs on a stack
- * of dime's), and a thread's exit (the kernel's write of its id word at
+ * of dime's; dime's code called there runs on a stack of dime's), and a
+ * thread's exit (the kernel's write of its id word at
  * the top of its stack must reach pthread_join while another thread
  * keeps evicting). */
 Test(preload, heap_stacks)
@@ -240,6 +241,18 @@ Test(preload, coroutine_stacks)
 Test(preload, coroutine_stacks_signal_mode)
 {
 	run_prog(&signal_mode, "stacks", ARGS("coroutine"));
+}
+
+/* dime's own code on a coroutine's heap stack, with another thread
+ * evicting: it must not fault on that stack while it holds its lock. */
+Test(preload, coroutine_calls_into_dime)
+{
+	run_prog(&thread_mode, "stacks", ARGS("coroutine-calls"));
+}
+
+Test(preload, coroutine_calls_into_dime_signal_mode)
+{
+	run_prog(&signal_mode, "stacks", ARGS("coroutine-calls"));
 }
 
 Test(preload, heap_stack_threads_exit)

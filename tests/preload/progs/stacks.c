@@ -9,6 +9,10 @@
  *   usage: stacks coroutine [ROUNDS] the same on a coroutine's stack,
  *                                   which is emulated: its pages go remote
  *                                   and the coroutine faults them back
+ *   usage: stacks coroutine-calls [CALLS]  a coroutine calls madvise and
+ *                                   mprotect on emulated memory (dime
+ *                                   takes its region lock in them) while
+ *                                   another thread keeps evicting
  *   usage: stacks exit [ROUNDS]     threads exit while another thread
  *                                   keeps evicting, and each is joined
  * In signal mode a fault on a stack page needs another stack for dime's
@@ -20,6 +24,7 @@
 
 #include <pthread.h>
 #include <ucontext.h>
+#include <alloca.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -139,6 +144,62 @@ static void coroutines(int rounds)
 		coroutine_round((unsigned)r);
 }
 
+/* coroutine-calls: dime's code in madvise, mprotect and munmap runs on the
+ * coroutine's stack and takes the region's lock, while another thread's
+ * faults evict pages of that stack at any moment; a fault on the stack
+ * while the lock is held would never be resolved. The pad moves the stack
+ * pointer through every 64-byte offset of a page. */
+static uint8_t *co_block;
+static int co_calls;
+
+static __attribute__((noinline)) void calls_at(size_t pad)
+{
+	volatile char *room = alloca(pad + 1);
+	room[0] = 0;
+	CHECK(madvise(co_block, PAGE, MADV_DONTNEED) == 0, "madvise: %s", strerror(errno));
+	CHECK(mprotect(co_block, PAGE, PROT_READ) == 0, "mprotect: %s", strerror(errno));
+	CHECK(mprotect(co_block, PAGE, PROT_READ | PROT_WRITE) == 0, "mprotect: %s",
+	      strerror(errno));
+	room[0] = 1;
+}
+
+static void calls_main(void)
+{
+	for (int k = 0; k < co_calls; k++)
+		calls_at((size_t)k * 64 % PAGE);
+	void *m = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(m != MAP_FAILED, "mmap: %s", strerror(errno));
+	memset(m, 1, 4 * PAGE);
+	CHECK(munmap(m, 4 * PAGE) == 0, "munmap: %s", strerror(errno));
+}
+
+/* A hang here is the failure: said after a minute (the run takes seconds). */
+static void *hang_watch(void *arg)
+{
+	(void)arg;
+	sleep(60);
+	fail("the coroutine's calls hung (a fault on its stack under dime's lock)");
+}
+
+static void coroutine_calls(int calls)
+{
+	pthread_t ev, watch;
+	uint8_t *stack = heap_pages(STACK_BYTES);
+	co_block = heap_pages(PAGE);
+	co_calls = calls;
+	CHECK(pthread_create(&ev, NULL, evictor_main, NULL) == 0, "pthread_create");
+	CHECK(pthread_create(&watch, NULL, hang_watch, NULL) == 0, "pthread_create");
+	CHECK(getcontext(&co_ctx) == 0, "getcontext");
+	co_ctx.uc_stack.ss_sp = stack;
+	co_ctx.uc_stack.ss_size = STACK_BYTES;
+	co_ctx.uc_link = &main_ctx;
+	makecontext(&co_ctx, calls_main, 0);
+	CHECK(swapcontext(&main_ctx, &co_ctx) == 0, "swapcontext");
+	atomic_store(&stop, 1);
+	CHECK(pthread_join(ev, NULL) == 0, "pthread_join");
+	free(stack);
+}
+
 static void exits(int rounds)
 {
 	pthread_t ev;
@@ -169,12 +230,14 @@ static void exits(int rounds)
 int main(int argc, char **argv)
 {
 	prog_name = "stacks";
-	CHECK(argc > 1, "usage: stacks thread|coroutine|exit [ROUNDS]");
+	CHECK(argc > 1, "usage: stacks thread|coroutine|coroutine-calls|exit [ROUNDS]");
 	int rounds = argc > 2 ? atoi(argv[2]) : 0;
 	if (!strcmp(argv[1], "thread"))
 		deep(rounds ? rounds : 20);
 	else if (!strcmp(argv[1], "coroutine"))
 		coroutines(rounds ? rounds : 20);
+	else if (!strcmp(argv[1], "coroutine-calls"))
+		coroutine_calls(rounds ? rounds : 100000);
 	else if (!strcmp(argv[1], "exit"))
 		exits(rounds ? rounds : 5000);
 	else
