@@ -110,8 +110,17 @@ int server_open(struct server *s)
 	const struct uffd_caps *caps = uffd_caps();
 	if (caps->open_errno)
 		return -caps->open_errno;
-	engine.use_move = caps->has_move && !getenv("DIME_NO_MOVE");
-	engine.copy_in_always = getenv("DIME_COPY_IN") != NULL;
+	/* Read once, at the first open (start-up): a fork()ed child opens
+	 * before its regions are registered again, and environ lives in the
+	 * emulated heap once the program called setenv(); a remote page of it
+	 * touched then would be mapped as zeroes for good. */
+	static int no_move = -1, copy_in = -1;
+	if (no_move < 0) {
+		no_move = getenv("DIME_NO_MOVE") != NULL;
+		copy_in = getenv("DIME_COPY_IN") != NULL;
+	}
+	engine.use_move = caps->has_move && !no_move;
+	engine.copy_in_always = copy_in;
 	if (!engine.use_move && !caps->has_wp)
 		return -ENOTSUP;
 	/* Handler threads exist to serve the kernel's own accesses too; with

@@ -517,3 +517,15 @@ Test(preload, fork_with_remote_locale)
 {
 	run_prog(&thread_mode, "fork_locale", NULL);
 }
+
+/* A child of a program that called setenv() sees its environment: dime's
+ * set-up in the child reads none of it (it was read as zeroes, or hung). */
+Test(preload, fork_with_remote_environ)
+{
+	run_prog(&thread_mode, "fork_env", NULL);
+}
+
+Test(preload, fork_with_remote_environ_signal_mode)
+{
+	run_prog(&signal_mode, "fork_env", NULL);
+}
