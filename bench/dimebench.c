@@ -682,7 +682,7 @@ static void *minor_mt_run(void *arg)
 
 static void case_minor_mt(int nthreads)
 {
-	enum { PAGES = 512, FAULTS = 512 * 64 };
+	enum { PAGES = 512, FAULTS = 512 * 512 };
 	pthread_barrier_t go, done;
 	pthread_barrier_init(&go, NULL, (unsigned)nthreads + 1);
 	pthread_barrier_init(&done, NULL, (unsigned)nthreads + 1);
