@@ -13,7 +13,8 @@
  *   - in signal mode the kernel writes dime's SIGBUS frame on the stack.
  * So the stack is pinned (mmap.c, kernel_pin(): not populated, but no page
  * of it leaves once in) from before the thread is created until it is
- * gone: like the stacks glibc allocates, it is not emulated.
+ * joined or gone: like the stacks glibc allocates, it is not emulated
+ * while the thread runs.
  *
  * Signal mode also gives every thread an alternate stack of dime's,
  * outside the region, which the thread installs first thing: a fault on a
@@ -21,9 +22,10 @@
  * for its SIGBUS frame. glibc runs on the new stack before that, so the
  * top START_BYTES of a heap stack are brought in before the thread starts.
  *
- * A slot of the table below holds one thread's share until a sweep, made
- * by later pthread_create() calls, finds the thread gone (the kernel no
- * longer knows its id) and releases it. */
+ * A slot of the table below holds one thread's share until the thread is
+ * joined (pthread_join() below), or a sweep, made by later
+ * pthread_create() calls, finds it gone (the kernel no longer knows its
+ * id) and releases it. */
 #define _GNU_SOURCE
 #include "preload.h"
 #include "../engine/sigbus.h"
@@ -49,6 +51,7 @@ struct slot {
 	void *(*fn)(void *);
 	void *arg;
 	_Atomic pid_t tid; /* set by the thread once it runs; 0 before */
+	pthread_t thread;  /* as pthread_create() returned it, under sweep_lock */
 	const void *stack; /* a heap stack, pinned; or NULL */
 	size_t stack_len;
 	void *altstack; /* dime's, mapped with a guard page below; or NULL */
@@ -186,11 +189,45 @@ int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *)
 			(void)*(volatile char *)((char *)stack + size - 1 - off);
 	}
 	int err = next(t, attr, thread_start, s);
-	if (err) {
-		pthread_mutex_lock(&sweep_lock);
+	pthread_mutex_lock(&sweep_lock);
+	if (err)
 		slot_release(s);
-		pthread_mutex_unlock(&sweep_lock);
+	else
+		s->thread = *t;
+	pthread_mutex_unlock(&sweep_lock);
+	return err;
+}
+
+/* A joined thread is done with its stack: the join returned because the
+ * kernel wrote the exit word, after the exit's last access to the
+ * thread's memory, and an exiting thread takes no signals. So its share
+ * is released at once, not at a later sweep: a heap stack joins the
+ * policy's order again (and can be freed and reused as emulated memory). */
+static void joined(pthread_t t)
+{
+	pthread_mutex_lock(&sweep_lock);
+	for (unsigned i = 0; i < slots_used; i++)
+		if (atomic_load(&slots[i].state) == SLOT_TAKEN && slots[i].thread == t &&
+		    atomic_load(&slots[i].tid)) {
+			slot_release(&slots[i]);
+			break;
+		}
+	pthread_mutex_unlock(&sweep_lock);
+}
+
+typedef int (*join_fn)(pthread_t, void **);
+
+int pthread_join(pthread_t t, void **ret)
+{
+	static _Atomic(join_fn) real;
+	join_fn next = atomic_load(&real);
+	if (!next) {
+		next = (join_fn)dlsym(RTLD_NEXT, "pthread_join");
+		atomic_store(&real, next);
 	}
+	int err = next(t, ret);
+	if (!err && preload_ready())
+		joined(t);
 	return err;
 }
 

@@ -5,7 +5,8 @@
  *                                   and waits while everything else is
  *                                   evicted; its stack must have stayed
  *                                   local (dime pins it: see
- *                                   src/preload/thread.c) and intact
+ *                                   src/preload/thread.c) and intact, and
+ *                                   once joined it can go remote again
  *   usage: stacks coroutine [ROUNDS] the same on a coroutine's stack,
  *                                   which is emulated: its pages go remote
  *                                   and the coroutine faults them back
@@ -96,6 +97,9 @@ static void deep(int rounds)
 		void *ret;
 		CHECK(pthread_join(t, &ret) == 0, "pthread_join");
 		CHECK((uintptr_t)ret == (uintptr_t)r + 1, "round %d: the thread returned %p", r, ret);
+		/* Joined: its stack is emulated memory like any other again. */
+		need_remote(&main_sweep, (const void *)(buf + DEEP_BYTES / 4), DEEP_BYTES / 2,
+			    "a joined thread's heap stack");
 		pthread_attr_destroy(&at);
 		free(stack);
 	}
