@@ -148,19 +148,32 @@ static enum dime_mode parse_mode(const char *s)
 	return strcmp(s, "signal") == 0 ? DIME_MODE_SIGNAL : DIME_MODE_THREAD;
 }
 
+/* `pages` pages of a memfd of their own, mapped shared and all in the page
+ * cache: zapping their PTEs and touching them again is a minor fault. */
+static volatile char *memfd_pages(size_t pages)
+{
+	int fd = memfd_create("dimebench", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, (off_t)(pages * PAGE)) < 0) {
+		perror("memfd");
+		exit(2);
+	}
+	volatile char *m = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED) {
+		perror("mmap");
+		exit(2);
+	}
+	for (size_t i = 0; i < pages; i++)
+		m[i * PAGE] = 1;
+	return m;
+}
+
 /* Kernel minor fault: a memfd page in the page cache whose PTE was zapped,
  * touched again (written, as the remote-fault cases write). */
 static void case_minor(void)
 {
 	enum { PAGES = 512, PASSES = 16 };
-	int fd = memfd_create("dimebench", MFD_CLOEXEC);
-	if (fd < 0 || ftruncate(fd, PAGES * PAGE) < 0) {
-		perror("memfd");
-		exit(2);
-	}
-	volatile char *m = mmap(NULL, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	for (size_t i = 0; i < PAGES; i++)
-		m[i * PAGE] = 1;
+	volatile char *m = memfd_pages(PAGES);
 	uint64_t *lat = xmalloc(sizeof(*lat) * PAGES * PASSES);
 	size_t n = 0;
 	for (int pass = 0; pass < PASSES; pass++) {
@@ -689,21 +702,7 @@ static void case_minor_mt(int nthreads)
 	struct minor_job jobs[8];
 	pthread_t th[8];
 	for (int t = 0; t < nthreads; t++) {
-		int fd = memfd_create("dimebench", MFD_CLOEXEC);
-		if (fd < 0 || ftruncate(fd, PAGES * PAGE) < 0) {
-			perror("memfd");
-			exit(2);
-		}
-		jobs[t] = (struct minor_job){ mmap(NULL, PAGES * PAGE, PROT_READ | PROT_WRITE,
-						   MAP_SHARED, fd, 0),
-					      FAULTS, &go, &done };
-		close(fd);
-		if (jobs[t].m == MAP_FAILED) {
-			perror("mmap");
-			exit(2);
-		}
-		for (size_t i = 0; i < PAGES; i++)
-			jobs[t].m[i * PAGE] = 1;
+		jobs[t] = (struct minor_job){ memfd_pages(PAGES), FAULTS, &go, &done };
 		pthread_create(&th[t], NULL, minor_mt_run, &jobs[t]);
 	}
 	uint64_t t0 = now();

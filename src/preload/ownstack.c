@@ -55,18 +55,30 @@ static void run_call(void)
 	c->err = errno;
 }
 
-uintptr_t off_stack(uintptr_t (*fn)(const uintptr_t *args), const uintptr_t *args, size_t nargs)
+void *stack_map(size_t bytes)
 {
 	size_t ps = engine.page_size;
+	char *p = sys_mmap(NULL, ps + bytes, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	syscall(SYS_mprotect, p, ps, PROT_NONE); /* the guard: an overflow faults at once */
+	return p + ps;
+}
+
+void stack_unmap(void *stack, size_t bytes)
+{
+	sys_munmap((char *)stack - engine.page_size, engine.page_size + bytes);
+}
+
+uintptr_t off_stack(uintptr_t (*fn)(const uintptr_t *args), const uintptr_t *args, size_t nargs)
+{
 	if (own_stack_busy)
 		return fn(args);
 	if (!own) {
-		char *p = sys_mmap(NULL, ps + OWN_STACK_BYTES, PROT_READ | PROT_WRITE,
-				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-		if (p == MAP_FAILED)
+		own = stack_map(OWN_STACK_BYTES);
+		if (!own)
 			return fn(args); /* as before: the hang above stays possible */
-		syscall(SYS_mprotect, p, ps, PROT_NONE);
-		own = (struct own_frame *)(p + ps);
 	}
 	size_t frame = (sizeof(struct own_frame) + 63) & ~(size_t)63;
 	own->call = (struct own_call){ .fn = fn };

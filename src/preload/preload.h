@@ -51,6 +51,10 @@ void kernel_pin(const void *p, size_t len, bool pin);
  * heap stack); and fn(args) run on a stack of dime's, for code that takes
  * the region lock (see there). Returns fn's value, with its errno. */
 enum { OFF_STACK_ARGS = 6 };
+/* A stack of dime's, outside the region: `bytes` usable, a guard page
+ * below; NULL if it cannot be mapped. */
+void *stack_map(size_t bytes);
+void stack_unmap(void *stack, size_t bytes);
 bool on_emulated_stack(void);
 uintptr_t off_stack(uintptr_t (*fn)(const uintptr_t *args), const uintptr_t *args, size_t nargs);
 /* The start of a function that must run off an emulated stack: calls

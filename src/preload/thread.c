@@ -29,7 +29,6 @@
 #define _GNU_SOURCE
 #include "preload.h"
 #include "../engine/sigbus.h"
-#include "../engine/sys.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -54,7 +53,7 @@ struct slot {
 	pthread_t thread;  /* as pthread_create() returned it, under sweep_lock */
 	const void *stack; /* a heap stack, pinned; or NULL */
 	size_t stack_len;
-	void *altstack; /* dime's, mapped with a guard page below; or NULL */
+	void *altstack; /* dime's (stack_map()), or NULL */
 };
 
 /* Taken by the creating thread, released by a sweep; a slot's fields are
@@ -65,20 +64,9 @@ static pthread_mutex_t sweep_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned starts;
 static __thread struct slot *self;
 
-static void *altstack_map(void)
-{
-	size_t ps = engine.page_size;
-	char *p = sys_mmap(NULL, ALTSTACK_BYTES + ps, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	syscall(SYS_mprotect, p, ps, PROT_NONE); /* the guard: an overflow faults at once */
-	return p;
-}
-
 static void altstack_install(void *p)
 {
-	stack_t ss = { .ss_sp = (char *)p + engine.page_size, .ss_size = ALTSTACK_BYTES };
+	stack_t ss = { .ss_sp = p, .ss_size = ALTSTACK_BYTES };
 	syscall(SYS_sigaltstack, &ss, NULL);
 }
 
@@ -98,7 +86,7 @@ static void slot_release(struct slot *s)
 	if (s->stack)
 		kernel_pin(s->stack, s->stack_len, false);
 	if (s->altstack)
-		sys_munmap(s->altstack, ALTSTACK_BYTES + engine.page_size);
+		stack_unmap(s->altstack, ALTSTACK_BYTES);
 	*s = (struct slot){ 0 };
 	atomic_store_explicit(&s->state, SLOT_FREE, memory_order_release);
 }
@@ -182,7 +170,7 @@ int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *)
 		kernel_pin(stack, size, true);
 	}
 	if (sigbus_installed()) {
-		s->altstack = altstack_map();
+		s->altstack = stack_map(ALTSTACK_BYTES);
 		/* Pinned: once in, these pages stay until the thread is gone. */
 		size_t top = !heap_stack ? 0 : size < START_BYTES ? size : START_BYTES;
 		for (size_t off = 0; off < top; off += engine.page_size)
@@ -246,7 +234,7 @@ void threads_init(void)
 	stack_t cur;
 	if (sigbus_installed() && syscall(SYS_gettid) == getpid() &&
 	    syscall(SYS_sigaltstack, NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE)) {
-		void *p = altstack_map();
+		void *p = stack_map(ALTSTACK_BYTES);
 		if (p)
 			altstack_install(p);
 	}
