@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "helpers.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 
 static const size_t PS = 4096;
@@ -55,10 +56,16 @@ Test(delay, remote_faults_take_at_least_the_fetch_time)
 	 * lateness already incurred: 5% slack for the calibration (an
 	 * emulation that lost its delay would take a fraction of this). */
 	cr_expect_geq(t, pages * fetch * 95 / 100, "%lu ns for %zu fetches of %lu ns", t, pages, fetch);
-	/* Much of the fetch time is injected delay, dime's own handling
-	 * being inside the budget, not on top of it (less than all of the
-	 * rest: faults that paid back lateness waited less). */
-	cr_expect_gt(s.injected_delay_ns, pages * fetch / 3);
+	/* The handler's time, busy-wait and dime's own handling (evictions
+	 * done inside the wait among it), accounts for most of the fetch
+	 * time; the trap and the wake-ups are the rest. How it splits
+	 * depends on the machine: where page moves are dear (a VM that
+	 * shadows page tables) evictions fill most of the wait. */
+	cr_expect_gt(s.injected_delay_ns, 0);
+	cr_expect_gt(s.injected_delay_ns + s.handling_ns, pages * fetch / 2,
+		     "injected %" PRIu64 " ns + handling %" PRIu64 " ns for %zu fetches of %" PRIu64
+		     " ns",
+		     s.injected_delay_ns, s.handling_ns, pages, fetch);
 	dime_region_destroy(r);
 }
 
