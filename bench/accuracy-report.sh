@@ -12,6 +12,16 @@
 # The numbers come from this run on this machine; the report says when and
 # under which load. Not part of the tests; about five minutes.
 set -eu
+
+# The hypervisor as the guest kernel named it at boot (dmesg: "PVM", "KVM",
+# ...), else as lscpu reports it.
+hypervisor() {
+	local hv
+	hv=$(dmesg 2>/dev/null | sed -n 's/.*Hypervisor detected: *//p' | head -1)
+	[ -n "$hv" ] || hv=$(lscpu | sed -n 's/^Hypervisor vendor: *//p' | head -1)
+	echo "${hv:-no hypervisor}"
+}
+
 build=${1:-build}
 reps=${BENCH_REPS:-3}
 out=docs/results
@@ -172,7 +182,13 @@ HEAD
 	echo "## This run"
 	echo
 	echo "- Date: $date_start, $reps repetitions; every value is the median over them."
-	echo "- Machine: $(uname -srm); $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) vCPUs ($(lscpu | sed -n 's/^Hypervisor vendor: *//p' | head -1) guest); $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM."
+	echo "- Machine: $(uname -srm); $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) vCPUs ($(hypervisor) guest); $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM."
+	if [ "$(hypervisor)" = PVM ]; then
+		echo "- PVM shadows the guest's page tables in the host: every page-table change"
+		echo "  (a fault, a page moved or zapped, a TLB flush) costs a trip to the host."
+		echo "  The kernel's own minor fault is several times what it is on a hardware-"
+		echo "  assisted VM, and so is every page dime moves; compare ratios, not times."
+	fi
 	echo "- Load at the start: \`$(echo "$load_start" | sed 's/^ *//')\`"
 	echo "- Load at the end: \`$(echo "$load_end" | sed 's/^ *//')\`"
 	echo "- The machine is shared with other work: the load above is other processes,"
