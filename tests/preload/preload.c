@@ -255,6 +255,19 @@ Test(preload, coroutine_calls_into_dime_signal_mode)
 	run_prog(&signal_mode, "stacks", ARGS("coroutine-calls"));
 }
 
+/* fork() from a coroutine's heap stack, with another thread evicting:
+ * glibc's fork and dime's handlers must not run on that stack (before the
+ * fix, thread mode hung in about half the runs of 2000 forks). */
+Test(preload, coroutine_forks)
+{
+	run_prog(&thread_mode, "stacks", ARGS("coroutine-fork", "1000"));
+}
+
+Test(preload, coroutine_forks_signal_mode)
+{
+	run_prog(&signal_mode, "stacks", ARGS("coroutine-fork", "1000"));
+}
+
 Test(preload, heap_stack_threads_exit)
 {
 	run_prog(&thread_mode, "stacks", ARGS("exit"));

@@ -14,6 +14,9 @@
  *                                   mprotect on emulated memory (dime
  *                                   takes its region lock in them) while
  *                                   another thread keeps evicting
+ *   usage: stacks coroutine-fork [FORKS]  a coroutine forks while another
+ *                                   thread keeps evicting; each child
+ *                                   checks the coroutine's stack
  *   usage: stacks exit [ROUNDS]     threads exit while another thread
  *                                   keeps evicting, and each is joined
  * In signal mode a fault on a stack page needs another stack for dime's
@@ -28,6 +31,7 @@
 #include <alloca.h>
 #include <stdatomic.h>
 #include <time.h>
+#include <sys/wait.h>
 
 enum { STACK_BYTES = 256 * 1024, DEEP_BYTES = 64 * 1024 };
 
@@ -155,6 +159,7 @@ static void coroutines(int rounds)
  * pointer through every 64-byte offset of a page. */
 static uint8_t *co_block;
 static int co_calls;
+static _Atomic unsigned long progress; /* calls or forks done */
 
 static __attribute__((noinline)) void calls_at(size_t pad)
 {
@@ -165,6 +170,7 @@ static __attribute__((noinline)) void calls_at(size_t pad)
 	CHECK(mprotect(co_block, PAGE, PROT_READ | PROT_WRITE) == 0, "mprotect: %s",
 	      strerror(errno));
 	room[0] = 1;
+	atomic_fetch_add(&progress, 1);
 }
 
 static void calls_main(void)
@@ -177,12 +183,16 @@ static void calls_main(void)
 	CHECK(munmap(m, 4 * PAGE) == 0, "munmap: %s", strerror(errno));
 }
 
-/* A hang here is the failure: said after a minute (the run takes seconds). */
+/* A hang here is the failure: said after a minute without progress (a
+ * call or fork takes milliseconds). */
 static void *hang_watch(void *arg)
 {
 	(void)arg;
-	sleep(60);
-	fail("the coroutine's calls hung (a fault on its stack under dime's lock)");
+	for (unsigned long seen = ~0ul; seen != atomic_load(&progress);) {
+		seen = atomic_load(&progress);
+		sleep(60);
+	}
+	fail("the coroutine hung (a fault on its stack under dime's lock)");
 }
 
 static void coroutine_calls(int calls)
@@ -198,6 +208,62 @@ static void coroutine_calls(int calls)
 	co_ctx.uc_stack.ss_size = STACK_BYTES;
 	co_ctx.uc_link = &main_ctx;
 	makecontext(&co_ctx, calls_main, 0);
+	CHECK(swapcontext(&main_ctx, &co_ctx) == 0, "swapcontext");
+	atomic_store(&stop, 1);
+	CHECK(pthread_join(ev, NULL) == 0, "pthread_join");
+	free(stack);
+}
+
+/* coroutine-fork: a coroutine forks while another thread evicts. dime's
+ * fork handlers take the region's lock and run on the forking thread's
+ * stack, here emulated memory whose pages can go remote at any moment.
+ * Each child checks a buffer on the coroutine's stack, made remote by the
+ * evictor, and exits; a hang is the failure. */
+static int co_forks;
+
+static __attribute__((noinline)) void fork_at(size_t pad, const volatile uint8_t *buf, unsigned seed)
+{
+	volatile char *room = alloca(pad + 1);
+	room[0] = 0;
+	pid_t pid = fork();
+	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		for (size_t i = 0; i < DEEP_BYTES; i++)
+			if (buf[i] != pat(i, seed))
+				_exit(3);
+		_exit(room[0] == 0 ? 0 : 4);
+	}
+	/* Not on the coroutine's stack: in signal mode the kernel cannot
+	 * write to a remote page (documented). */
+	static int status;
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid: %s", strerror(errno));
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "fork %u: the child saw the coroutine's stack wrong (status 0x%x)", seed, status);
+	atomic_fetch_add(&progress, 1);
+}
+
+static void fork_main(void)
+{
+	volatile uint8_t buf[DEEP_BYTES];
+	for (int k = 0; k < co_forks; k++) {
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = pat(i, (unsigned)k);
+		fork_at((size_t)k * 64 % (4 * PAGE), buf, (unsigned)k);
+	}
+}
+
+static void coroutine_forks(int forks)
+{
+	pthread_t ev, watch;
+	uint8_t *stack = heap_pages(STACK_BYTES);
+	co_forks = forks;
+	CHECK(pthread_create(&ev, NULL, evictor_main, NULL) == 0, "pthread_create");
+	CHECK(pthread_create(&watch, NULL, hang_watch, NULL) == 0, "pthread_create");
+	CHECK(getcontext(&co_ctx) == 0, "getcontext");
+	co_ctx.uc_stack.ss_sp = stack;
+	co_ctx.uc_stack.ss_size = STACK_BYTES;
+	co_ctx.uc_link = &main_ctx;
+	makecontext(&co_ctx, fork_main, 0);
 	CHECK(swapcontext(&main_ctx, &co_ctx) == 0, "swapcontext");
 	atomic_store(&stop, 1);
 	CHECK(pthread_join(ev, NULL) == 0, "pthread_join");
@@ -234,7 +300,7 @@ static void exits(int rounds)
 int main(int argc, char **argv)
 {
 	prog_name = "stacks";
-	CHECK(argc > 1, "usage: stacks thread|coroutine|coroutine-calls|exit [ROUNDS]");
+	CHECK(argc > 1, "usage: stacks thread|coroutine|coroutine-calls|coroutine-fork|exit [ROUNDS]");
 	int rounds = argc > 2 ? atoi(argv[2]) : 0;
 	if (!strcmp(argv[1], "thread"))
 		deep(rounds ? rounds : 20);
@@ -242,6 +308,8 @@ int main(int argc, char **argv)
 		coroutines(rounds ? rounds : 20);
 	else if (!strcmp(argv[1], "coroutine-calls"))
 		coroutine_calls(rounds ? rounds : 100000);
+	else if (!strcmp(argv[1], "coroutine-fork"))
+		coroutine_forks(rounds ? rounds : 2000);
 	else if (!strcmp(argv[1], "exit"))
 		exits(rounds ? rounds : 5000);
 	else
