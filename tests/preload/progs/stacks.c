@@ -195,23 +195,30 @@ static void *hang_watch(void *arg)
 	fail("the coroutine hung (a fault on its stack under dime's lock)");
 }
 
-static void coroutine_calls(int calls)
+/* Runs body as a coroutine on a heap stack while another thread keeps
+ * evicting, under the hang watch. */
+static void run_evicted_coroutine(void (*body)(void))
 {
 	pthread_t ev, watch;
 	uint8_t *stack = heap_pages(STACK_BYTES);
-	co_block = heap_pages(PAGE);
-	co_calls = calls;
 	CHECK(pthread_create(&ev, NULL, evictor_main, NULL) == 0, "pthread_create");
 	CHECK(pthread_create(&watch, NULL, hang_watch, NULL) == 0, "pthread_create");
 	CHECK(getcontext(&co_ctx) == 0, "getcontext");
 	co_ctx.uc_stack.ss_sp = stack;
 	co_ctx.uc_stack.ss_size = STACK_BYTES;
 	co_ctx.uc_link = &main_ctx;
-	makecontext(&co_ctx, calls_main, 0);
+	makecontext(&co_ctx, body, 0);
 	CHECK(swapcontext(&main_ctx, &co_ctx) == 0, "swapcontext");
 	atomic_store(&stop, 1);
 	CHECK(pthread_join(ev, NULL) == 0, "pthread_join");
 	free(stack);
+}
+
+static void coroutine_calls(int calls)
+{
+	co_block = heap_pages(PAGE);
+	co_calls = calls;
+	run_evicted_coroutine(calls_main);
 }
 
 /* coroutine-fork: a coroutine forks while another thread evicts. dime's
@@ -221,7 +228,8 @@ static void coroutine_calls(int calls)
  * evictor, and exits; a hang is the failure. */
 static int co_forks;
 
-static __attribute__((noinline)) void fork_at(size_t pad, const volatile uint8_t *buf, unsigned seed)
+static __attribute__((noinline)) void fork_at(size_t pad, const volatile uint8_t *buf,
+					      unsigned seed)
 {
 	volatile char *room = alloca(pad + 1);
 	room[0] = 0;
@@ -254,20 +262,8 @@ static void fork_main(void)
 
 static void coroutine_forks(int forks)
 {
-	pthread_t ev, watch;
-	uint8_t *stack = heap_pages(STACK_BYTES);
 	co_forks = forks;
-	CHECK(pthread_create(&ev, NULL, evictor_main, NULL) == 0, "pthread_create");
-	CHECK(pthread_create(&watch, NULL, hang_watch, NULL) == 0, "pthread_create");
-	CHECK(getcontext(&co_ctx) == 0, "getcontext");
-	co_ctx.uc_stack.ss_sp = stack;
-	co_ctx.uc_stack.ss_size = STACK_BYTES;
-	co_ctx.uc_link = &main_ctx;
-	makecontext(&co_ctx, fork_main, 0);
-	CHECK(swapcontext(&main_ctx, &co_ctx) == 0, "swapcontext");
-	atomic_store(&stop, 1);
-	CHECK(pthread_join(ev, NULL) == 0, "pthread_join");
-	free(stack);
+	run_evicted_coroutine(fork_main);
 }
 
 static void exits(int rounds)
