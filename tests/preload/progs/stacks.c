@@ -184,13 +184,17 @@ static void calls_main(void)
 }
 
 /* A hang here is the failure: said after a minute without progress (a
- * call or fork takes milliseconds). */
+ * call or fork takes milliseconds), checked every second. */
 static void *hang_watch(void *arg)
 {
 	(void)arg;
-	for (unsigned long seen = ~0ul; seen != atomic_load(&progress);) {
-		seen = atomic_load(&progress);
-		sleep(60);
+	unsigned long seen = atomic_load(&progress);
+	for (int still = 0; still < 60; still++) {
+		sleep(1);
+		unsigned long now = atomic_load(&progress);
+		if (now != seen)
+			still = 0;
+		seen = now;
 	}
 	fail("the coroutine hung (a fault on its stack under dime's lock)");
 }
