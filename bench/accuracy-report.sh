@@ -182,8 +182,9 @@ HEAD
 	echo "## This run"
 	echo
 	echo "- Date: $date_start, $reps repetitions; every value is the median over them."
-	echo "- Machine: $(uname -srm); $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) vCPUs ($(hypervisor) guest); $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM."
-	if [ "$(hypervisor)" = PVM ]; then
+	hv=$(hypervisor)
+	echo "- Machine: $(uname -srm); $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) vCPUs ($hv guest); $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM."
+	if [ "$hv" = PVM ]; then
 		echo "- PVM shadows the guest's page tables in the host: every page-table change"
 		echo "  (a fault, a page moved or zapped, a TLB flush) costs a trip to the host."
 		echo "  The kernel's own minor fault is several times what it is on a hardware-"

@@ -15,8 +15,6 @@
 #define _GNU_SOURCE
 #include "preload.h"
 
-#include <dlfcn.h>
-#include <stdatomic.h>
 #include <unistd.h>
 
 typedef pid_t (*fork_fn)(void);
@@ -30,11 +28,6 @@ static uintptr_t fork_call(const uintptr_t *args)
 pid_t fork(void)
 {
 	OFF_EMULATED_STACK(pid_t, fork_call, 0);
-	static _Atomic(fork_fn) real;
-	fork_fn next = atomic_load(&real);
-	if (!next) {
-		next = (fork_fn)dlsym(RTLD_NEXT, "fork");
-		atomic_store(&real, next);
-	}
-	return next();
+	static _Atomic(void *) real;
+	return ((fork_fn)next_symbol("fork", &real))();
 }

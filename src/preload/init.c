@@ -10,6 +10,7 @@
 #include "../engine/sys.h"
 #include "../engine/trace.h"
 
+#include <dlfcn.h>
 #include <mimalloc.h>
 #include <sched.h>
 #include <stdio.h>
@@ -80,6 +81,16 @@ static void setup(void)
 	threads_init();
 	pthread_atfork(NULL, NULL, child_after_fork);
 	preload_region = r;
+}
+
+void *next_symbol(const char *name, _Atomic(void *) *cache)
+{
+	void *f = atomic_load(cache);
+	if (!f) {
+		f = dlsym(RTLD_NEXT, name);
+		atomic_store(cache, f);
+	}
+	return f;
 }
 
 bool preload_ready_slow(void)

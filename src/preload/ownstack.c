@@ -8,10 +8,11 @@
  * go remote at any moment (another thread's fault evicts it), and a fault
  * on it while the lock is held waits for a resolution that needs the
  * lock: the thread hangs, and every other thread's faults with it. Even
- * pthread_mutex_lock() touches the stack after it has taken the lock. So such a call runs, all of it,
- * on a per-thread stack dime maps outside the region (off_stack()); only
- * the switch there and back touches the program's stack, with no lock
- * held. A thread on any other stack calls straight through. */
+ * pthread_mutex_lock() touches the stack after it has taken the lock. So
+ * such a call runs, all of it, on a per-thread stack dime maps outside the
+ * region (off_stack()); only the switch there and back touches the
+ * program's stack, with no lock held. A thread on any other stack calls
+ * straight through. */
 #define _GNU_SOURCE
 #include "preload.h"
 #include "../engine/sys.h"

@@ -21,6 +21,11 @@ extern struct region *preload_region;
  * and mappings are dime's own, never emulated. */
 extern __thread int preload_busy;
 
+/* The definition of `name` that the preload's own hides (glibc's), looked
+ * up on first use and kept in *cache. dlsym() is not async-signal-safe:
+ * what a signal handler may call is looked up at load time instead. */
+void *next_symbol(const char *name, _Atomic(void *) *cache);
+
 /* Sets the preload up on first use; returns true when the heap is
  * emulated and this thread may use it. Cheap once set up. */
 bool preload_ready_slow(void);

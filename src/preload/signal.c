@@ -10,7 +10,6 @@
 #include "preload.h"
 #include "../engine/sigbus.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <string.h>
 
@@ -20,13 +19,8 @@ typedef int (*sigaltstack_fn)(const stack_t *, stack_t *);
 
 static sigaction_fn real_sigaction(void)
 {
-	static _Atomic(sigaction_fn) fn;
-	sigaction_fn f = atomic_load(&fn);
-	if (!f) {
-		f = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
-		atomic_store(&fn, f);
-	}
-	return f;
+	static _Atomic(void *) fn;
+	return (sigaction_fn)next_symbol("sigaction", &fn);
 }
 
 /* The program's SIGBUS action as it set it (what sigaction reports), once
@@ -99,14 +93,9 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 
 typedef int (*sigmask_fn)(int, const sigset_t *, sigset_t *);
 
-static sigmask_fn next_fn(const char *name, _Atomic(sigmask_fn) *cache)
+static sigmask_fn next_fn(const char *name, _Atomic(void *) *cache)
 {
-	sigmask_fn f = atomic_load(cache);
-	if (!f) {
-		f = (sigmask_fn)dlsym(RTLD_NEXT, name);
-		atomic_store(cache, f);
-	}
-	return f;
+	return (sigmask_fn)next_symbol(name, cache);
 }
 
 /* The mask to set: without SIGBUS in signal mode. */
@@ -119,7 +108,7 @@ static const sigset_t *unblock_bus(int how, const sigset_t *set, sigset_t *copy)
 	return copy;
 }
 
-static _Atomic(sigmask_fn) next_sigprocmask, next_pthread_sigmask;
+static _Atomic(void *) next_sigprocmask, next_pthread_sigmask;
 
 int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
@@ -149,13 +138,8 @@ __attribute__((constructor)) static void resolve_next(void)
 sighandler_t signal(int sig, sighandler_t handler)
 {
 	if (sig != SIGBUS || !sigbus_installed()) {
-		static _Atomic(signal_fn) fn;
-		signal_fn f = atomic_load(&fn);
-		if (!f) {
-			f = (signal_fn)dlsym(RTLD_NEXT, "signal");
-			atomic_store(&fn, f);
-		}
-		return f(sig, handler);
+		static _Atomic(void *) fn;
+		return ((signal_fn)next_symbol("signal", &fn))(sig, handler);
 	}
 	struct sigaction sa, old;
 	memset(&sa, 0, sizeof(sa));
@@ -175,12 +159,8 @@ sighandler_t signal(int sig, sighandler_t handler)
  * with its stack installed leaves those pages pinned until unmapped.) */
 int sigaltstack(const stack_t *ss, stack_t *old)
 {
-	static _Atomic(sigaltstack_fn) fn;
-	sigaltstack_fn next = atomic_load(&fn);
-	if (!next) {
-		next = (sigaltstack_fn)dlsym(RTLD_NEXT, "sigaltstack");
-		atomic_store(&fn, next);
-	}
+	static _Atomic(void *) fn;
+	sigaltstack_fn next = (sigaltstack_fn)next_symbol("sigaltstack", &fn);
 	if (!sigbus_installed() || !ss)
 		return next(ss, old);
 	stack_t cur;

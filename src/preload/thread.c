@@ -30,7 +30,6 @@
 #include "preload.h"
 #include "../engine/sigbus.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -140,12 +139,8 @@ typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *),
 
 int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
-	static _Atomic(create_fn) real;
-	create_fn next = atomic_load(&real);
-	if (!next) {
-		next = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
-		atomic_store(&real, next);
-	}
+	static _Atomic(void *) real;
+	create_fn next = (create_fn)next_symbol("pthread_create", &real);
 	void *stack = NULL;
 	size_t size = 0;
 	if (!preload_ready())
@@ -207,13 +202,8 @@ typedef int (*join_fn)(pthread_t, void **);
 
 int pthread_join(pthread_t t, void **ret)
 {
-	static _Atomic(join_fn) real;
-	join_fn next = atomic_load(&real);
-	if (!next) {
-		next = (join_fn)dlsym(RTLD_NEXT, "pthread_join");
-		atomic_store(&real, next);
-	}
-	int err = next(t, ret);
+	static _Atomic(void *) real;
+	int err = ((join_fn)next_symbol("pthread_join", &real))(t, ret);
 	if (!err && preload_ready())
 		joined(t);
 	return err;
