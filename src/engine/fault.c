@@ -90,10 +90,69 @@ static bool drop_observe(struct outgoing *o, size_t p)
 	return false;
 }
 
+/* The due evictions that cannot happen: every local page the policy
+ * offered is in flight or pinned. Those pages stay local (a later fault
+ * counts them again if they still exceed the budget). Region lock held. */
+static void cancel_due(struct region *r)
+{
+	RCTR_SUB(r, evictions, r->evict_due);
+	RCTR_LOCAL_ADD(r, r->evict_due, r->local_count);
+	r->evict_due = 0;
+}
+
+/* Takes victim p, which the policy has just forgotten, into o, or gives it
+ * back to the policy if it cannot leave now. Region lock held. */
+static void take_victim(struct region *r, struct outgoing *o, uint64_t p)
+{
+	if (p >= r->npages)
+		return;
+	if (r->state[p] == PAGE_EVICTING && drop_observe(o, p)) {
+		/* Asked to observe and now chosen (it went round the
+		 * policy's order within this call): it leaves instead.
+		 * Still counted local until now. */
+		r->local_count--;
+		r->evict_due--;
+		o->victim[o->nvictims++] = p;
+		return;
+	}
+	if (r->state[p] == PAGE_FETCHING || r->state[p] == PAGE_EVICTING || region_pinned(r, p)) {
+		/* Still arriving (its fault stalled while others cycled
+		 * through the budget, or a soft fault), being observed by
+		 * another thread, or pinned across a fork(): passed over and
+		 * kept. */
+		pol_local(r, p, DIME_PAGE_RETURNED);
+		return;
+	}
+	if (r->state[p] == PAGE_INACTIVE) {
+		r->state[p] = PAGE_REMOTE;
+		r->local_count--;
+		r->evict_due--;
+		if (region_traced(r)) {
+			uint64_t now = clock_ticks();
+			trace_evict(r, p, now, now); /* in the store already */
+		}
+		return;
+	}
+	if (r->state[p] != PAGE_LOCAL)
+		return;
+	r->state[p] = PAGE_EVICTING;
+	r->local_count--;
+	r->evict_due--;
+	o->victim[o->nvictims++] = p;
+}
+
 /* Asks the policy for up to n of the due victims, best first, and marks
  * them EVICTING; an inactive victim is in the store already and becomes
  * REMOTE at once. Marks the pages the policy wants observed too. Region
- * lock held. */
+ * lock held.
+ *
+ * Every page the policy returns is forgotten by it (policy.h), so each one
+ * is either taken or given back (take_victim()), even on the call after
+ * which the due evictions are cancelled: a page dropped here would stay
+ * local for good, out of every order, and an instance whose pages all went
+ * that way could never evict again. The policy is offered at most as many
+ * victims as there are local pages before the rest is cancelled, so a
+ * policy that keeps returning pages in flight cannot loop. */
 static void take_due(struct region *r, struct outgoing *o, unsigned n)
 {
 	uint64_t tries = r->local_count;
@@ -115,55 +174,13 @@ static void take_due(struct region *r, struct outgoing *o, unsigned n)
 				o->observe[o->nobserve++] = p;
 			}
 		}
-		if (!c.nvictims || tries < c.nvictims) {
-			/* Every local page is in flight or pinned: the due
-			 * evictions cannot happen, those pages stay local (a
-			 * later fault counts them again if they still exceed
-			 * the budget). */
-			RCTR_SUB(r, evictions, r->evict_due);
-			RCTR_LOCAL_ADD(r, r->evict_due, r->local_count);
-			r->evict_due = 0;
+		for (size_t i = 0; i < c.nvictims; i++)
+			take_victim(r, o, v[i]);
+		bool exhausted = !c.nvictims || tries <= c.nvictims;
+		tries -= exhausted ? tries : c.nvictims;
+		if (exhausted && r->evict_due && o->nvictims < n) {
+			cancel_due(r);
 			break;
-		}
-		tries -= c.nvictims;
-		for (size_t i = 0; i < c.nvictims; i++) {
-			uint64_t p = v[i];
-			if (p >= r->npages)
-				continue;
-			if (r->state[p] == PAGE_EVICTING && drop_observe(o, p)) {
-				/* Asked to observe and now chosen (it went round
-				 * the policy's order within this call): it leaves
-				 * instead. Still counted local until now. */
-				r->local_count--;
-				r->evict_due--;
-				o->victim[o->nvictims++] = p;
-				continue;
-			}
-			if (r->state[p] == PAGE_FETCHING || r->state[p] == PAGE_EVICTING ||
-			    region_pinned(r, p)) {
-				/* Still arriving (its fault stalled while others
-				 * cycled through the budget, or a soft fault),
-				 * being observed by another thread, or pinned
-				 * across a fork(): passed over and kept. */
-				pol_local(r, p, DIME_PAGE_RETURNED);
-				continue;
-			}
-			if (r->state[p] == PAGE_INACTIVE) {
-				r->state[p] = PAGE_REMOTE;
-				r->local_count--;
-				r->evict_due--;
-				if (region_traced(r)) {
-					uint64_t now = clock_ticks();
-					trace_evict(r, p, now, now); /* in the store already */
-				}
-				continue;
-			}
-			if (r->state[p] != PAGE_LOCAL)
-				continue;
-			r->state[p] = PAGE_EVICTING;
-			r->local_count--;
-			r->evict_due--;
-			o->victim[o->nvictims++] = p;
 		}
 	}
 }

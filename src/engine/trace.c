@@ -50,6 +50,20 @@ static pid_t self_tid(pid_t pid)
 	return self.tid;
 }
 
+/* Events being written into the ring by this process now. */
+static _Atomic unsigned writers;
+
+/* At exit(): dime's handler threads run on until the process ends, and one
+ * cut off inside record() would leave its slot empty. Waits for the
+ * events being written now (a writer needs a few stores; the wait gives
+ * up after 1000 short sleeps, a stalled writer must not hang the exit);
+ * the exit then cuts only a writer that starts later. */
+static void wait_for_writers(void)
+{
+	for (int i = 0; i < 1000 && atomic_load_explicit(&writers, memory_order_acquire); i++)
+		usleep(1);
+}
+
 void trace_attach_env(void)
 {
 	const char *s = getenv("DIME_TRACE_FD");
@@ -80,6 +94,7 @@ void trace_attach_env(void)
 	}
 	proc = page;
 	trace_ring = ring;
+	atexit(wait_for_writers);
 }
 
 /* CLOCK_MONOTONIC in ns at tick t: the clock is read now and the
@@ -99,23 +114,41 @@ static void record(const struct region *r, enum trace_kind kind, size_t pg, pid_
 		   uint64_t t_begin, uint64_t t_end, uint64_t delay_ns, uint64_t handling_ns)
 {
 	struct trace_ring *ring = trace_ring;
+	pid_t pid = proc_pid();
+	/* Everything slow (the clock read) before the slot is claimed: a
+	 * slot claimed and never completed (the process exited in between)
+	 * is counted as dropped, so the claim comes last and the window is
+	 * a few stores. */
+	struct trace_event ev = {
+		.begin_ns = mono_at(t_begin),
+		.dur_ns = clock_ticks_to_ns(t_end - t_begin),
+		.addr = r->base + ((uint64_t)pg << engine.page_shift),
+		.delay_ns = delay_ns,
+		.handling_ns = handling_ns,
+		.pid = pid,
+		.tid = tid ? tid : self_tid(pid),
+		.instance = (int16_t)instance_id(r),
+		.region = (uint8_t)r->id,
+		.kind = (uint8_t)kind,
+	};
+	atomic_fetch_add_explicit(&writers, 1, memory_order_acquire);
 	uint64_t n = atomic_fetch_add_explicit(&ring->head, 1, memory_order_relaxed);
 	struct trace_event *e = &ring->ev[n % ring->capacity];
-	pid_t pid = proc_pid();
 	atomic_store_explicit(&e->seq, 0, memory_order_relaxed);
 	/* The fields may not be seen before seq reads 0. */
 	atomic_thread_fence(memory_order_release);
-	e->begin_ns = mono_at(t_begin);
-	e->dur_ns = clock_ticks_to_ns(t_end - t_begin);
-	e->addr = r->base + ((uint64_t)pg << engine.page_shift);
-	e->delay_ns = delay_ns;
-	e->handling_ns = handling_ns;
-	e->pid = pid;
-	e->tid = tid ? tid : self_tid(pid);
-	e->instance = (int16_t)instance_id(r);
-	e->region = (uint8_t)r->id;
-	e->kind = (uint8_t)kind;
+	e->begin_ns = ev.begin_ns;
+	e->dur_ns = ev.dur_ns;
+	e->addr = ev.addr;
+	e->delay_ns = ev.delay_ns;
+	e->handling_ns = ev.handling_ns;
+	e->pid = ev.pid;
+	e->tid = ev.tid;
+	e->instance = ev.instance;
+	e->region = ev.region;
+	e->kind = ev.kind;
 	atomic_store_explicit(&e->seq, n + 1, memory_order_release);
+	atomic_fetch_sub_explicit(&writers, 1, memory_order_release);
 }
 
 void trace_fault(const struct region *r, enum trace_kind kind, size_t pg, uint64_t t_begin,

@@ -13,7 +13,9 @@
  * release order. A reader takes a slot only if seq is non-zero, names an
  * event among the last `capacity`, and is the same before and after it
  * copied the fields. A process killed while writing leaves seq 0: that
- * slot is skipped, never half read. Two writers meet in one slot only if
+ * slot is skipped, never half read, and counted as dropped. So a writer
+ * takes its slot only once the event is complete in its own memory, and
+ * exit() waits for the writers of the moment (trace.c). Two writers meet in one slot only if
  * one of them stalls for `capacity` other events in the middle of its
  * few stores; the slot then holds either's fields.
  *

@@ -8,6 +8,7 @@
 #include "control.h"
 
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -285,6 +286,14 @@ static void hot_cold(int procs, uint64_t *remote)
 {
 	char *json[2], *ready[2], *go = temp_path("go");
 	pid_t pid[2];
+	/* Two processes run on one CPU, the one this test runs on: see
+	 * two_processes_of_an_lru_instance_keep_their_hot_sets. */
+	cpu_set_t all, one;
+	cr_assert(!sched_getaffinity(0, sizeof(all), &all));
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	if (procs > 1)
+		cr_assert(!sched_setaffinity(0, sizeof(one), &one));
 	for (int i = 0; i < procs; i++) {
 		json[i] = temp_path("stats.json");
 		ready[i] = temp_path("ready");
@@ -293,6 +302,7 @@ static void hot_cold(int procs, uint64_t *remote)
 				       ready[i], go, NULL };
 		pid[i] = dime_start_env(argv, control_env());
 	}
+	cr_assert(!sched_setaffinity(0, sizeof(all), &all));
 	for (int i = 0; i < procs; i++)
 		for (int k = 0; k < 6000 && !file_exists(ready[i]); k++) {
 			cr_assert_eq(waitpid(pid[i], NULL, WNOHANG), 0, "hotcold ended early");
@@ -324,11 +334,14 @@ Test(ipolicy, the_instance_policy_decides_whether_the_hot_set_stays_local)
 }
 
 /* Two such programs share one budget of 64: under lru the instance's
- * order keeps both hot sets mostly local (measured 0-31 re-fetches each,
- * 70 once on a loaded machine: a burst of evictions requested of one
- * process can take hot pages it has not re-touched yet), under fifo each
- * hot page is re-fetched once per 64 arrivals of either (~330 each; ~130
- * if the two happen to run one after the other). */
+ * order keeps both hot sets mostly local, under fifo each hot page is
+ * re-fetched once per 64 arrivals of either (~330 each; ~130 if the two
+ * happen to run one after the other). Both run on one CPU: there the
+ * measured re-fetches are 3-47 each under lru and 321-331 under fifo (a
+ * PVM guest, 2 vCPUs). Run side by side on two vCPUs, lru's are bimodal,
+ * 4-77 each in some runs and 113-166 in others, against fifo's 184-324:
+ * docs/ARCHITECTURE.md, "Instances", says why that is a known weakness
+ * and not a lost page. */
 Test(ipolicy, two_processes_of_an_lru_instance_keep_their_hot_sets)
 {
 	require_preload();
@@ -370,6 +383,10 @@ Test(ipolicy, watermarks_batch_evictions_in_an_instance)
 	cr_assert_leq(s.local_pages_peak, 100 + SLACK, "peak %llu",
 		      (unsigned long long)s.local_pages_peak);
 	cr_assert_geq(s.evictions, 1000);
+	/* And they go on faulting: a policy that lost pages to cancelled
+	 * evictions once let both sweepers end with all 300 local, faulting
+	 * no more, within about 50000 faults. */
+	ctl_wait_faults(0, s.remote_faults + 50000);
 	cr_assert_eq(sweeper_stop(&a), 0);
 	cr_assert_eq(sweeper_stop(&b), 0);
 }

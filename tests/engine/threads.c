@@ -72,6 +72,39 @@ static void run(enum dime_mode mode)
 Test(threads, verify_under_eviction_thread_mode) { run(DIME_MODE_THREAD); }
 Test(threads, verify_under_eviction_signal_mode) { run(DIME_MODE_SIGNAL); }
 
+/* A budget smaller than the pages in flight: with THREADS faulting at
+ * once and 2 local pages, a fault often finds every local page still
+ * arriving, passes them over and gives its eviction up for later. The
+ * policy must keep every page it offered: one it lost would stay local for
+ * good, out of its order (a shared instance once ended with all its pages
+ * local that way). So a sweep by one thread afterwards, nothing in flight,
+ * brings the region back within its budget, and every access of a second
+ * sweep over twice the budget is a remote fault (FIFO). */
+static void tiny_budget(enum dime_mode mode)
+{
+	enum { TINY = 2 };
+	size_t npages = THREADS * PAGES_PER_THREAD;
+	struct dime_region *r = test_region(npages * PS, TINY, mode);
+	run_workers(r);
+	volatile char *m = dime_region_base(r);
+	for (size_t i = 0; i < npages; i++)
+		(void)m[i * PS];
+	struct dime_stats before, after;
+	dime_region_stats(r, &before);
+	cr_expect_leq(before.local_pages, TINY, "%llu local pages after a sweep by one thread",
+		      (unsigned long long)before.local_pages);
+	for (size_t i = 0; i < npages; i++)
+		(void)m[i * PS];
+	dime_region_stats(r, &after);
+	cr_expect_eq(after.remote_faults - before.remote_faults, npages,
+		     "%llu of %zu accesses faulted",
+		     (unsigned long long)(after.remote_faults - before.remote_faults), npages);
+	dime_region_destroy(r);
+}
+
+Test(threads, a_budget_below_the_pages_in_flight_holds_thread_mode) { tiny_budget(DIME_MODE_THREAD); }
+Test(threads, a_budget_below_the_pages_in_flight_holds_signal_mode) { tiny_budget(DIME_MODE_SIGNAL); }
+
 /* Half the workers on a region without delay, half on one with a 50 us
  * fetch, more threads than this machine has CPUs: a handler serves the
  * near tier's faults within the waits of the far tier's (server.c's
