@@ -52,8 +52,23 @@
 #define OBSERVE_MAX (2 * EVICT_CHUNK)
 
 /* Page-out cost per page in ticks, a running average over all regions:
- * whether a fault has time to move its victims out. */
+ * whether a fault has time to move its victims out. Fed only by the
+ * page-outs a fault does before its page-in, while the faulting thread is
+ * stopped, which is what it predicts. A drain's page-outs (a handler
+ * idle for a millisecond, an instance's evictor) overlap the program's
+ * running and can cost far more: on a PVM guest a page moved while the
+ * other vCPU runs pays a cross-vCPU flush through the host, ~100 us where
+ * a fault's own costs 5-20 us, and a few such samples kept every fault's
+ * victims out of its wait. */
 static _Atomic uint64_t evict_cost;
+
+static void note_evict_cost(unsigned pages, uint64_t ticks)
+{
+	if (!pages)
+		return;
+	uint64_t per = ticks / pages, avg = atomic_load_explicit(&evict_cost, memory_order_relaxed);
+	atomic_store_explicit(&evict_cost, avg ? (7 * avg + per) / 8 : per, memory_order_relaxed);
+}
 
 static void note_local(struct region *r, size_t pg)
 {
@@ -245,8 +260,6 @@ static void evict(struct region *r, size_t *pg, unsigned n, bool observed)
 		for (unsigned i = 0; i < n; i++)
 			if (ok[i])
 				trace_evict(r, pg[i], t0 + i * per, t0 + (i + 1) * per);
-	uint64_t avg = atomic_load_explicit(&evict_cost, memory_order_relaxed);
-	atomic_store_explicit(&evict_cost, avg ? (7 * avg + per) / 8 : per, memory_order_relaxed);
 }
 
 static void send_out(struct region *r, struct outgoing *o)
@@ -460,6 +473,7 @@ void fault_resolve(struct region *r, size_t pg, bool write, uint64_t t_seen, uin
 
 	uint64_t t_evict = clock_ticks();
 	send_out(r, &out);
+	note_evict_cost(out.nvictims + out.nobserve, clock_ticks() - t_evict);
 	if (batch && out.nvictims == EVICT_CHUNK)
 		fault_drain(r);
 	t_evict = clock_ticks() - t_evict;

@@ -69,10 +69,13 @@ Test(delay, remote_faults_take_at_least_the_fetch_time)
 	dime_region_destroy(r);
 }
 
+/* A fetch of 203 us, far above dime's floor on any machine seen (~33 us
+ * on a PVM guest, where 43 us once left some runs no time to wait in at
+ * all): every first touch must busy-wait. */
 Test(delay, first_touch_remote_is_charged)
 {
 	const size_t pages = 32;
-	struct dime_region *r = region(20000, 10000000000ull, DIME_BANDWIDTH_SHARED,
+	struct dime_region *r = region(100000, 10000000000ull, DIME_BANDWIDTH_SHARED,
 				       DIME_FIRST_TOUCH_REMOTE, pages, pages);
 	uint64_t t = sweep(dime_region_base(r), pages);
 	struct dime_stats s;
@@ -80,7 +83,7 @@ Test(delay, first_touch_remote_is_charged)
 	cr_expect_eq(s.first_touch_faults, pages);
 	cr_expect_eq(s.remote_faults, 0);
 	cr_expect_gt(s.injected_delay_ns, 0);
-	cr_expect_geq(t, pages * 40000 * 98 / 100);
+	cr_expect_geq(t, pages * 200000 * 98 / 100);
 	dime_region_destroy(r);
 }
 
