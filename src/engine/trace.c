@@ -8,8 +8,10 @@
 #include "internal.h"
 #include "sys.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -137,16 +139,9 @@ static void record(const struct region *r, enum trace_kind kind, size_t pg, pid_
 	atomic_store_explicit(&e->seq, 0, memory_order_relaxed);
 	/* The fields may not be seen before seq reads 0. */
 	atomic_thread_fence(memory_order_release);
-	e->begin_ns = ev.begin_ns;
-	e->dur_ns = ev.dur_ns;
-	e->addr = ev.addr;
-	e->delay_ns = ev.delay_ns;
-	e->handling_ns = ev.handling_ns;
-	e->pid = ev.pid;
-	e->tid = ev.tid;
-	e->instance = ev.instance;
-	e->region = ev.region;
-	e->kind = ev.kind;
+	/* Everything after seq, which is written apart. */
+	size_t at = offsetof(struct trace_event, begin_ns);
+	memcpy((char *)e + at, (const char *)&ev + at, sizeof(ev) - at);
 	atomic_store_explicit(&e->seq, n + 1, memory_order_release);
 	atomic_fetch_sub_explicit(&writers, 1, memory_order_release);
 }
