@@ -13,11 +13,16 @@ enum { ZRAM_N = 2048, ZRAM_PASSES = 3 };
 enum { NLAT = 4, NBW = 2 };
 extern const char *const lat_grid[NLAT], *const bw_grid[NBW];
 
+/* Streaming bandwidths: the fetch grid's, and one whose page time (131 us)
+ * is well above dime's floor on a machine with dear page-table changes
+ * (a PVM guest's floor is ~30 us, a page at 1 Gb/s 33 us). */
+#define SLOW_BW "250000000"
+
 /* The patterns compared with the zram baseline run at this configuration. */
 #define PATTERN_LAT "10000"
 #define PATTERN_BW "10000000000"
 
-enum { NCASES = 50, MAX_KEYS = 24, MAX_REPS = 15 };
+enum { NCASES = 52, MAX_KEYS = 24, MAX_REPS = 15 };
 extern const char *const cases[NCASES];
 
 /* A case's key=value lines, one value per repetition (NAN if missing). */

@@ -128,16 +128,17 @@ static void report_fetch(void)
 		   "clock_gettime(CLOCK_MONOTONIC). Configured fetch = 2 x latency + 4096 x 8 / "
 		   "bandwidth. Ratios are medians over the repetitions of each repetition's ratio. "
 		   "A configured fetch below the floor (dime's own cost of a fault, measured at "
-		   "start-up) cannot be met: such faults take about the floor. The last column is "
-		   "the machine's own tail on a wait of the configured time, with no dime: a "
-		   "busy-wait of that long, timed the same way, 3,072 times (its p99 is the floor "
-		   "for the fetch's).",
+		   "start-up) cannot be met: such faults take about the floor. The last two columns are "
+		   "the machine's own on a wait of the configured time, with no dime: a "
+		   "busy-wait of that long, timed the same way, 3,072 times (its mean and p99 "
+		   "are the floor for the fetch's: what preemption, the host and interrupts add "
+		   "to any wait of that length here).",
 		   0);
 	if (md)
 		fprintf(md, "| mode | latency | bandwidth | configured (us) | floor (us) | mean (us) | "
 			    "median (us) | p99 (us) | mean / cfg | median / cfg | p99 / cfg | "
-			    "faults / access | plain wait: p99 / cfg |\n"
-			    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+			    "faults / access | plain wait: mean / cfg | plain wait: p99 / cfg |\n"
+			    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (int m = 0; m < 2; m++)
 		for (int li = 0; li < NLAT; li++)
 			for (int b = 0; b < NBW; b++) {
@@ -173,6 +174,7 @@ static void report_fetch(void)
 				md_num("%.3f", V(l, "median_err") + 1);
 				md_num("%.3f", V(l, "p99_err") + 1);
 				md_num("%.3f", V(l, "faults_per_access"));
+				md_num("%.3f", V(wl, "mean_err") + 1);
 				md_num("%.3f", V(wl, "p99_err") + 1);
 				fprintf(md, "\n");
 			}
@@ -181,6 +183,10 @@ static void report_fetch(void)
 		for (int b = 0; b < NBW; b++) {
 			char wl[96], w[128];
 			snprintf(wl, sizeof(wl), "wait %s %s", lat_grid[li], bw_grid[b]);
+			snprintf(w, sizeof(w), "plain busy-wait of the fetch time, %s ns, %s b/s, mean",
+				 lat_grid[li], b ? "10G" : "1G");
+			row(w, "ns", V(wl, "mean_ns"), "configured", V(wl, "mean_err") + 1, "",
+			    "no dime: what the machine adds to a wait on average");
 			snprintf(w, sizeof(w), "plain busy-wait of the fetch time, %s ns, %s b/s, p99",
 				 lat_grid[li], b ? "10G" : "1G");
 			row(w, "ns", V(wl, "p99_ns"), "configured", V(wl, "p99_err") + 1, "",
@@ -194,19 +200,22 @@ static void report_bandwidth(void)
 		   "A sequential sweep over 1,024 pages with 64 local at latency 0: only the link's "
 		   "transfer time is emulated. Achieved = bytes of the remote faults x 8 / the "
 		   "sweep's wall time (clock_gettime). One stream cannot go faster than a page per "
-		   "floor.",
+		   "floor: the target applies where a page's transfer time is 1.5x the floor or "
+		   "more.",
 		   1);
+	const char *rates[3] = { bw_grid[0], bw_grid[1], SLOW_BW }, *names[3] = { "1G", "10G", "250M" };
 	for (int m = 0; m < 2; m++) {
-		for (int b = 0; b < NBW; b++) {
+		for (int b = 0; b < 3; b++) {
 			char l[64], w[96], note[96];
-			snprintf(l, sizeof(l), "bw %s %s", modes[m], bw_grid[b]);
-			double floor = V(l, "floor_ns");
+			snprintf(l, sizeof(l), "bw %s %s", modes[m], rates[b]);
+			double floor = V(l, "floor_ns"), page_ns = PAGE * 8 * 1e9 / atof(rates[b]);
 			double limit = PAGE * 8 / (floor / 1e9);
 			snprintf(note, sizeof(note), "one stream can reach %.2g b/s (floor %.0f ns)", limit,
 				 floor);
-			snprintf(w, sizeof(w), "streaming bandwidth, %s, %s b/s", modes[m],
-				 b ? "10G" : "1G");
-			row(w, "b/s", V(l, "achieved_bps"), "configured", V(l, "ratio"), "1+-0.03", note);
+			snprintf(w, sizeof(w), "streaming bandwidth, %s, %s b/s", modes[m], names[b]);
+			/* As for fetch times: a target only well above the floor. */
+			row(w, "b/s", V(l, "achieved_bps"), "configured", V(l, "ratio"),
+			    page_ns > 1.5 * floor ? "1+-0.03" : "", note);
 		}
 	}
 	/* What the fault clock is worth: the same stream with each fault's
@@ -228,7 +237,9 @@ static void report_other(void)
 		   "them again (minor faults): what this VM gives fault-heavy work.",
 		   1);
 	row("resident-page loop, per pass", "ns", V("resident", "emulated_ns"), "plain anon memory",
-	    V("resident", "ratio"), "<=1.02", "256 pages, one write per cache line");
+	    V("resident", "ratio"), "<=1.02", "64 pages, one write per cache line");
+	row("  control: plain anon memory, another buffer", "ns", NAN, "plain anon memory",
+	    V("resident", "control_ratio"), "", "what physical placement alone makes of it");
 	for (int m = 0; m < 2; m++) {
 		char l1[64], l2[64], w[96];
 		snprintf(l1, sizeof(l1), "mt %s 1", modes[m]);

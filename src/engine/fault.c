@@ -13,8 +13,8 @@
  * dime's floor), the move waits: the region keeps a count of evictions due
  * (evict_due), and the due pages leave together, runs of consecutive pages
  * in one call, once more than a quarter of the budget (at most
- * EVICT_SLACK) is due, or when a handler thread has had no fault to
- * serve for a millisecond (server.c). Until then they stay mapped and
+ * EVICT_SLACK) is due, or when the process's handler threads have served
+ * no fault for a millisecond (server.c). Until then they stay mapped and
  * LOCAL, so an access to one does not fault: at most EVICT_SLACK pages
  * beyond the budget are mapped, and a cyclic sweep over twice the budget
  * still faults on every access. A page is EVICTING only while a thread

@@ -124,6 +124,12 @@ struct region {
 	/* Page-in may copy from the store (pageio.c): a stale copy may be
 	 * left in the slot of a LOCAL page. Set at registration. */
 	bool copy_in;
+	/* With copy_in, a bit per page: its slot may hold a stale copy
+	 * (pageio.c), set by the page-in that copies, taken by the page-out
+	 * that drops it (atomic: neighbours of a word change under other
+	 * threads). NULL (another process's region): every LOCAL page's
+	 * slot may. */
+	uint64_t *stale;
 	/* Pages the program's own mapping changes hold local, or NULL: the
 	 * preload's mprotect'd and signal-stack pages. UFFDIO_MOVE refuses a
 	 * VMA that is not read-write (EINVAL), so such a page can never
@@ -183,6 +189,12 @@ struct region {
 	unsigned heap_gen;               /* tells per-thread heaps apart */
 	unsigned id;                     /* slot in the region table */
 };
+
+/* The size of r's stale-copy bitmap. */
+static inline size_t stale_bytes(const struct region *r)
+{
+	return (r->npages + 63) / 64 * sizeof(uint64_t);
+}
 
 /* Whether this region's faults and evictions go to the trace: tracing on,
  * and not a start-up calibration region (its faults are dime's own). */
@@ -317,10 +329,11 @@ void policy_stop(struct region *r);
  * safe in the store (or there were none). */
 bool page_out(struct region *r, size_t pg);
 /* Drops the stale copies in the store slots of the sorted pages pg[0..n),
- * all EVICTING, every run of them in one call: the kernel then flushes the
- * TLB once, not once per run (with another thread running on another
- * CPU, each flush is a shootdown). Whether it did (else each run's
- * page-out drops its own). */
+ * all EVICTING: only the slots that hold one (r->stale), every run of them
+ * in one call: the kernel then flushes the TLB once, not once per run
+ * (with another thread running on another CPU, each flush is a
+ * shootdown). Whether it did (else each run's page-out drops its own
+ * run's slots: another process's region). */
 bool page_out_clear(struct region *r, const size_t *pg, unsigned n);
 /* Moves pages [pg, pg+n) into the store in as few calls as it can, their
  * slots already emptied if `cleared` (page_out_clear()). Returns how many

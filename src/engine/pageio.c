@@ -34,6 +34,38 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+/* Stale copies: r->stale has a bit for each slot a page-in by copy left
+ * its bytes in. Taking a bit is the right to drop that slot; without a
+ * bitmap every slot of a page going out may hold one. */
+static void stale_set(struct region *r, size_t pg)
+{
+	if (r->stale)
+		__atomic_fetch_or(&r->stale[pg / 64], 1ull << (pg % 64), __ATOMIC_RELAXED);
+}
+
+static bool stale_take(struct region *r, size_t pg)
+{
+	if (!r->stale)
+		return true;
+	uint64_t bit = 1ull << (pg % 64);
+	return __atomic_fetch_and(&r->stale[pg / 64], ~bit, __ATOMIC_RELAXED) & bit;
+}
+
+/* What dropping a stale copy costs, per page in ticks: a running average,
+ * process-wide. Part of what a page-in by copy costs (pagein_by_copy()):
+ * its drop comes later, with the page's page-out, and on a guest whose
+ * every page-table change goes through the host it is a zap and a TLB
+ * flush, as dear as the move that copying saved. */
+static _Atomic uint64_t drop_cost;
+
+static void note_drop(size_t pages, uint64_t ticks)
+{
+	if (!pages)
+		return;
+	uint64_t per = ticks / pages, a = atomic_load_explicit(&drop_cost, memory_order_relaxed);
+	atomic_store_explicit(&drop_cost, a ? (7 * a + per) / 8 : per, memory_order_relaxed);
+}
+
 /* A page-out may race with the region's destruction (a handler doing
  * deferred evictions as the program destroys the region): nothing to say
  * then. */
@@ -142,8 +174,11 @@ bool page_out(struct region *r, size_t pg)
 		return page_out_copy(r, pg);
 	/* A stale copy is dropped before the move, never in answer to an
 	 * EEXIST: see page_out_run(). */
-	if (r->copy_in)
+	if (r->copy_in && stale_take(r, pg)) {
+		uint64_t t0 = clock_ticks();
 		discard(r, r->store + off, ps);
+		note_drop(1, clock_ticks() - t0);
+	}
 	for (int attempt = 0; attempt < 3; attempt++) {
 		struct uffdio_move m = { .dst = r->store + off, .src = r->base + off, .len = ps };
 		int err;
@@ -193,31 +228,39 @@ bool page_out(struct region *r, size_t pg)
 bool page_out_clear(struct region *r, const size_t *pg, unsigned n)
 {
 	static _Atomic bool unsupported;
-	enum { MAX_RUNS = 64 };
+	enum { MAX_PAGES = 64 }; /* a chunk of victims or of observations */
 	size_t ps = engine.page_size, total = 0;
-	if (!engine.use_move || !r->copy_in || r->mm ||
-	    atomic_load_explicit(&unsupported, memory_order_relaxed))
+	if (!engine.use_move || !r->copy_in || r->mm || n > MAX_PAGES)
 		return false;
-	struct iovec iov[MAX_RUNS];
+	/* The slots that hold a stale copy, as runs. */
+	struct iovec iov[MAX_PAGES];
 	unsigned k = 0;
-	for (unsigned i = 0; i < n;) {
-		unsigned run = 1;
-		while (i + run < n && pg[i + run] == pg[i] + run)
-			run++;
-		if (k == MAX_RUNS)
-			return false;
-		iov[k++] = (struct iovec){ (void *)(r->store + pg[i] * ps), run * ps };
-		total += run * ps;
-		i += run;
+	uint64_t t0 = clock_ticks();
+	for (unsigned i = 0; i < n; i++) {
+		if (!stale_take(r, pg[i]))
+			continue;
+		char *slot = (char *)(r->store + pg[i] * ps);
+		if (k && (char *)iov[k - 1].iov_base + iov[k - 1].iov_len == slot)
+			iov[k - 1].iov_len += ps;
+		else
+			iov[k++] = (struct iovec){ slot, ps };
+		total += ps;
 	}
-	if (k < 2)
-		return false; /* one run: page_out_run()'s own call is as good */
-	long got = syscall(SYS_process_madvise, PIDFD_SELF_THREAD, iov, (size_t)k, MADV_DONTNEED, 0u);
-	if (got == (long)total)
-		return true;
-	if (got < 0 && errno != EINTR && errno != EAGAIN)
-		atomic_store_explicit(&unsupported, true, memory_order_relaxed);
-	return false;
+	if (k > 1 && !atomic_load_explicit(&unsupported, memory_order_relaxed)) {
+		long got = syscall(SYS_process_madvise, PIDFD_SELF_THREAD, iov, (size_t)k,
+				   MADV_DONTNEED, 0u);
+		if (got == (long)total)
+			k = 0;
+		else if (got < 0 && errno != EINTR && errno != EAGAIN)
+			atomic_store_explicit(&unsupported, true, memory_order_relaxed);
+	}
+	/* One run, or no process_madvise(): a call each (a run dropped
+	 * already by a call that stopped part-way is dropped again, which
+	 * changes nothing). */
+	for (unsigned i = 0; i < k; i++)
+		sys_madvise(iov[i].iov_base, iov[i].iov_len, MADV_DONTNEED);
+	note_drop(total / ps, clock_ticks() - t0);
+	return true;
 }
 
 size_t page_out_run(struct region *r, size_t pg, size_t n, bool cleared)
@@ -304,8 +347,8 @@ static int zeropage_nowake(int uffd, uintptr_t dst, size_t len)
  * every move costs a TLB shootdown, ~9 us on this kind of VM. A copy leaves
  * the store alone (the kernel reads the slot: an empty one reads as zeroes,
  * see uffd_register_store()) but costs a page copy and leaves a stale copy
- * in the slot, which the page's next page-out drops, a whole run of slots
- * in one call (page_out_run()). Which is cheaper depends on what the
+ * in the slot, which the page's next page-out drops (page_out_clear()): a
+ * copy costs that drop too (drop_cost). Which is cheaper depends on what the
  * program's other threads do, so it is measured: a running average of each
  * (one sample in PAGEIN_PROBE goes to the one not chosen, so a change is
  * noticed), and page-in takes the cheaper. Process-wide, relaxed: a stale
@@ -332,7 +375,8 @@ static bool pagein_by_copy(void)
 	uint64_t n = atomic_fetch_add_explicit(&pageins, 1, memory_order_relaxed);
 	if (!m || !c)
 		return !c && m; /* measure each first */
-	bool copy = c < m;
+	/* A copy's stale slot is dropped later, at a cost of its own. */
+	bool copy = c + atomic_load_explicit(&drop_cost, memory_order_relaxed) < m;
 	return n % PAGEIN_PROBE ? copy : !copy;
 }
 
@@ -351,6 +395,7 @@ void page_in(struct region *r, size_t pg, bool from_store, bool write, bool wake
 		uint64_t t0 = clock_ticks();
 		err = copy_nowake(uffd, dst, (const void *)src, ps);
 		pagein_note(&copy_cost, clock_ticks() - t0);
+		stale_set(r, pg); /* the slot keeps the bytes copied */
 		goto done;
 	}
 	if (from_store) {

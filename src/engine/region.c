@@ -177,6 +177,9 @@ int region_new(const struct dime_params *p, struct server *s, struct region **ou
 	err = region_register(r, s->uffd);
 	if (err)
 		goto fail;
+	err = -ENOMEM;
+	if (r->copy_in && !(r->stale = book_alloc(stale_bytes(r))))
+		goto fail;
 
 	err = -ENOSPC;
 	for (unsigned i = 0; i < sizeof(engine.regions) / sizeof(engine.regions[0]); i++) {
@@ -194,6 +197,7 @@ fail:
 		sys_munmap((void *)r->base, r->size);
 	if (r->store)
 		sys_munmap((void *)r->store, r->size);
+	book_free(r->stale, stale_bytes(r));
 	book_free(r->state, r->npages);
 	book_free(r, sizeof(*r));
 	return err;
@@ -274,6 +278,7 @@ void region_delete(struct region *r)
 	policy_stop(r);
 	sys_munmap((void *)r->base, r->size);
 	sys_munmap((void *)r->store, r->size);
+	book_free(r->stale, stale_bytes(r));
 	book_free(r->state, r->npages);
 	book_free(r, sizeof(*r));
 }
@@ -317,6 +322,9 @@ int region_rebuild(struct region *r)
 		return err;
 	}
 	uint64_t local = 0;
+	/* Every stale copy is dropped below. */
+	if (r->stale)
+		memset(r->stale, 0, stale_bytes(r));
 	for (size_t at = 0; at < end; at += CHUNK) {
 		size_t n = end - at < CHUNK ? end - at : CHUNK;
 		if (read_pagemap(fd, r->base + at * ps, n, reg) ||

@@ -38,8 +38,8 @@
  * is usually queued already. When there is none it spins for SPIN_NS
  * (a SCHED_IDLE thread spins only on a CPU with nothing else to run, and
  * a vCPU that halts takes 45-60 us to wake), then sleeps on the
- * userfaultfd and its mailbox; only when no fault comes for IDLE_MS does
- * it do the region's deferred evictions (fault.c). */
+ * userfaultfd and its mailbox; only when no handler has served a fault
+ * for IDLE_MS does it do the region's deferred evictions (fault.c). */
 #define _GNU_SOURCE
 #include "clock.h"
 #include "faultclock.h"
@@ -69,7 +69,7 @@ enum {
 	QUIET_NS = 1000000000,
 	WATCH_STUCK = 2,
 	FAIR_NS = 1000000000, /* how long handlers stay normal threads */
-	IDLE_MS = 1,          /* no fault for this long: do the deferred evictions */
+	IDLE_MS = 1,          /* no fault served for this long: do the deferred evictions */
 	SPIN_NS = 20000,      /* nothing to do: spin this long before sleeping */
 };
 
@@ -200,14 +200,15 @@ void arm_cpu(int cpu)
 
 
 /* Stops waiting on the userfaultfd until arm_cpu() is called for h's CPU or
- * mail comes, unless h is the last handler waiting on it. */
+ * mail comes, unless h is the last handler waiting on it. What is due it
+ * leaves to the handlers still waiting, which drain once the process is
+ * quiet: draining here, while the thread that made h go serves on another
+ * CPU, moved pages under that thread (see handler_main()). */
 static void standby(struct handler *h)
 {
 	int act = atomic_load(&nactive);
 	if (act <= 1 || !atomic_compare_exchange_strong(&nactive, &act, act - 1))
 		return;
-	/* Nothing may stay due while no handler might run. */
-	drain_all(h->s);
 	atomic_store(&h->standby, true);
 	while (atomic_load(&h->standby) && !mailbox_has(&h->mail))
 		mailbox_sleep(&h->mail, -1, -1);
@@ -348,16 +349,22 @@ static void *handler_main(void *arg)
 			}
 		}
 		/* No fault waiting. Deferred evictions wait for a quiet
-		 * moment: between two faults of a stream they would leave a
-		 * page or two at a time, each move a TLB shootdown of the
-		 * other vCPU while another thread of the process runs there;
-		 * in a stream they leave in chunks from the fault path. */
+		 * moment, of the process, not of this handler: between two
+		 * faults of a stream they would leave a page or two at a
+		 * time, each move a TLB shootdown of the other vCPU while
+		 * another thread of the process runs there; in a stream they
+		 * leave in chunks from the fault path. A handler whose
+		 * thread moved to another CPU sees no fault while that
+		 * thread's stream goes on there: on a PVM guest its drains
+		 * cost 85-100 us a page and stalled the stream for
+		 * milliseconds after every migration. */
 		if (spin_for_work(h)) {
 			slept = true;
 			continue;
 		}
+		uint64_t before = atomic_load_explicit(&served, memory_order_relaxed);
 		int ready = mailbox_sleep(&h->mail, s->uffd, IDLE_MS);
-		if (ready == 0) {
+		if (ready == 0 && atomic_load_explicit(&served, memory_order_relaxed) == before) {
 			drain_all(s);
 			ready = mailbox_sleep(&h->mail, s->uffd, -1);
 		}
