@@ -66,8 +66,7 @@ static void note_evict_cost(unsigned pages, uint64_t ticks)
 {
 	if (!pages)
 		return;
-	uint64_t per = ticks / pages, avg = atomic_load_explicit(&evict_cost, memory_order_relaxed);
-	atomic_store_explicit(&evict_cost, avg ? (7 * avg + per) / 8 : per, memory_order_relaxed);
+	cost_avg_add(&evict_cost, ticks / pages);
 }
 
 static void note_local(struct region *r, size_t pg)

@@ -190,6 +190,15 @@ struct region {
 	unsigned id;                     /* slot in the region table */
 };
 
+/* Adds a sample to a running average (weight 1/8; the first sample sets
+ * it). Relaxed: the averages that choose between ways of moving pages are
+ * process-wide, and a stale one only costs time. */
+static inline void cost_avg_add(_Atomic uint64_t *avg, uint64_t sample)
+{
+	uint64_t a = atomic_load_explicit(avg, memory_order_relaxed);
+	atomic_store_explicit(avg, a ? (7 * a + sample) / 8 : sample, memory_order_relaxed);
+}
+
 /* The size of r's stale-copy bitmap. */
 static inline size_t stale_bytes(const struct region *r)
 {

@@ -57,13 +57,12 @@ static bool stale_take(struct region *r, size_t pg)
  * every page-table change goes through the host it is a zap and a TLB
  * flush, as dear as the move that copying saved. */
 static _Atomic uint64_t drop_cost;
+static void pagein_note(_Atomic uint64_t *avg, uint64_t t);
 
 static void note_drop(size_t pages, uint64_t ticks)
 {
-	if (!pages)
-		return;
-	uint64_t per = ticks / pages, a = atomic_load_explicit(&drop_cost, memory_order_relaxed);
-	atomic_store_explicit(&drop_cost, a ? (7 * a + per) / 8 : per, memory_order_relaxed);
+	if (pages)
+		pagein_note(&drop_cost, ticks / pages);
 }
 
 /* A page-out may race with the region's destruction (a handler doing
@@ -361,9 +360,7 @@ static void pagein_note(_Atomic uint64_t *avg, uint64_t t)
 	uint64_t a = atomic_load_explicit(avg, memory_order_relaxed);
 	/* A preempted sample counts as at most 4 averages: one must not
 	 * flip the choice, a change that lasts still shows within a few. */
-	if (a && t > 4 * a)
-		t = 4 * a;
-	atomic_store_explicit(avg, a ? (7 * a + t) / 8 : t, memory_order_relaxed);
+	cost_avg_add(avg, a && t > 4 * a ? 4 * a : t);
 }
 
 static bool pagein_by_copy(void)
