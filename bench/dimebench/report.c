@@ -129,7 +129,7 @@ static void report_fetch(void)
 		   "bandwidth. Ratios are medians over the repetitions of each repetition's ratio. "
 		   "A configured fetch below the floor (dime's own cost of a fault, measured at "
 		   "start-up) cannot be met: such faults take about the floor. The last two columns are "
-		   "the machine's own on a wait of the configured time, with no dime: a "
+		   "the machine's own mean and tail on a wait of the configured time, with no dime: a "
 		   "busy-wait of that long, timed the same way, 3,072 times (its mean and p99 "
 		   "are the floor for the fetch's: what preemption, the host and interrupts add "
 		   "to any wait of that length here).",

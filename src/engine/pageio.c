@@ -57,7 +57,16 @@ static bool stale_take(struct region *r, size_t pg)
  * every page-table change goes through the host it is a zap and a TLB
  * flush, as dear as the move that copying saved. */
 static _Atomic uint64_t drop_cost;
-static void pagein_note(_Atomic uint64_t *avg, uint64_t t);
+
+/* Adds sample t to one of the page-move averages (drop_cost, and page-in's
+ * move_cost and copy_cost below). A preempted sample counts as at most 4
+ * averages: one must not flip page-in's choice, a change that lasts still
+ * shows within a few. */
+static void pagein_note(_Atomic uint64_t *avg, uint64_t t)
+{
+	uint64_t a = atomic_load_explicit(avg, memory_order_relaxed);
+	cost_avg_add(avg, a && t > 4 * a ? 4 * a : t);
+}
 
 static void note_drop(size_t pages, uint64_t ticks)
 {
@@ -354,14 +363,6 @@ static int zeropage_nowake(int uffd, uintptr_t dst, size_t len)
  * average only costs time. */
 enum { PAGEIN_PROBE = 64 };
 static _Atomic uint64_t move_cost, copy_cost, pageins;
-
-static void pagein_note(_Atomic uint64_t *avg, uint64_t t)
-{
-	uint64_t a = atomic_load_explicit(avg, memory_order_relaxed);
-	/* A preempted sample counts as at most 4 averages: one must not
-	 * flip the choice, a change that lasts still shows within a few. */
-	cost_avg_add(avg, a && t > 4 * a ? 4 * a : t);
-}
 
 static bool pagein_by_copy(void)
 {
