@@ -28,7 +28,8 @@ const struct setting_desc settings[SET_COUNT] = {
 	[SET_MODE] = { "--mode", "mode", "thread|signal",
 		       "thread: handler threads resolve faults (default);\n"
 		       "signal: the faulting thread does, faster, but system\n"
-		       "calls on remote pages fail with EFAULT" },
+		       "calls on remote pages fail with EFAULT (so do\n"
+		       "pthread waits on a lock in the heap: glibc aborts)" },
 	[SET_EVICT_BATCH] = { "--evict-batch", "evict_batch", "LOW,HIGH",
 			      "batched eviction: when fewer than LOW pages of the\n"
 			      "budget are free, evict until HIGH are (default 0,0:\n"

@@ -1,7 +1,12 @@
 /* Loads and stores from several threads under heavy eviction: each thread
  * rewrites and checks its own data every round, and all of them add into
  * a shared array, so pages move in and out while other threads use them.
- * usage: threads [ROUNDS] */
+ * The threads meet at a pthread barrier in the heap: its futex waits on a
+ * word that may be remote. In signal mode the kernel's read of a remote
+ * word fails with EFAULT and glibc aborts ("The futex facility returned an
+ * unexpected error code"), a limit README states; `static-barrier` puts
+ * the barrier in the program's data instead, for that mode.
+ * usage: threads [ROUNDS] [static-barrier] */
 #include "common.h"
 
 #include <pthread.h>
@@ -12,7 +17,8 @@ enum { NTHREADS = 4, OWN_PAGES = 128, SHARED_PAGES = 32 };
 
 static int rounds = 20;
 static _Atomic uint64_t *shared;
-static pthread_barrier_t *barrier; /* on the heap too */
+static pthread_barrier_t *barrier; /* on the heap, unless static-barrier */
+static pthread_barrier_t static_barrier;
 
 static void *thread_main(void *arg)
 {
@@ -47,10 +53,11 @@ int main(int argc, char **argv)
 	prog_name = "threads";
 	if (argc > 1)
 		rounds = atoi(argv[1]);
+	bool heap_barrier = !(argc > 2 && !strcmp(argv[2], "static-barrier"));
 	shared = heap_pages(SHARED_PAGES * PAGE);
 	for (size_t i = 0; i < SHARED_WORDS; i++)
 		atomic_store_explicit(&shared[i], 0, memory_order_relaxed);
-	barrier = malloc(sizeof(*barrier));
+	barrier = heap_barrier ? malloc(sizeof(*barrier)) : &static_barrier;
 	CHECK(barrier, "malloc");
 	pthread_barrier_init(barrier, NULL, NTHREADS);
 
@@ -68,7 +75,8 @@ int main(int argc, char **argv)
 		      (unsigned long long)want);
 	}
 	pthread_barrier_destroy(barrier);
-	free(barrier);
+	if (heap_barrier)
+		free(barrier);
 	free((void *)shared);
 	return 0;
 }
