@@ -27,7 +27,7 @@ $(BUILD)/tests/engine: tests/engine/*.c $(wildcard tests/*.h) $(LIB) $(BUILD)/ob
 # under LD_PRELOAD; they live in build/tests/progs/.
 PROG_BINS := $(patsubst tests/preload/progs/%.c,$(BUILD)/tests/progs/%,\
 	$(wildcard tests/preload/progs/*.c))
-$(BUILD)/tests/progs/%: tests/preload/progs/%.c tests/preload/progs/common.h
+$(BUILD)/tests/progs/%: tests/preload/progs/%.c tests/preload/progs/common.h tests/proc-state.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 $(BUILD)/tests/preload: $(PROG_BINS) $(PRELOAD)

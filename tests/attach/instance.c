@@ -7,6 +7,7 @@
  * command, which says so. */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "proc-state.h"
 #include "stats-json.h"
 #include "table-peek.h"
 
@@ -60,7 +61,11 @@ static void sweeper_start(struct sweeper *s, const char *instance, const char *p
 		cr_assert_eq(waitpid(s->dime, NULL, WNOHANG), 0, "the sweeper ended early");
 		sleep_ms(100);
 	}
-	cr_assert(!access(s->ready, F_OK), "the sweeper did not start");
+	if (access(s->ready, F_OK)) {
+		static char state[16384];
+		proc_state(s->dime, state, sizeof(state));
+		cr_assert_fail("the sweeper did not start in %d s\n%s", WAIT_S, state);
+	}
 }
 
 static int sweeper_stop(struct sweeper *s)

@@ -1,6 +1,7 @@
 /* See control.h. */
 #define _GNU_SOURCE
 #include "control.h"
+#include "proc-state.h"
 #include "stats-json.h"
 #include "table-peek.h"
 
@@ -127,7 +128,11 @@ struct sweeper_run sweeper_start(const char *const args[], unsigned pages, bool 
 		cr_assert_eq(waitpid(s.dime, NULL, WNOHANG), 0, "the sweeper ended early");
 		sleep_ms(5);
 	}
-	cr_assert(file_exists(s.ready), "the sweeper did not start");
+	if (!file_exists(s.ready)) {
+		static char state[16384];
+		proc_state(s.dime, state, sizeof(state));
+		cr_assert_fail("the sweeper did not start in 30 s\n%s", state);
+	}
 	return s;
 }
 
@@ -150,8 +155,13 @@ struct inst_stats ctl_wait_faults(int instance, uint64_t n)
 			return s;
 		sleep_ms(10);
 	}
-	cr_assert_fail("instance %d stays at %llu remote faults, want %llu", instance,
-		       (unsigned long long)s.remote_faults, (unsigned long long)n);
+	static char state[16384];
+	state[0] = 0;
+	for (int i = 0; i < 8; i++)
+		if (running[i].dime > 0)
+			proc_state(running[i].dime, state + strlen(state), sizeof(state) - strlen(state));
+	cr_assert_fail("instance %d stays at %llu remote faults, want %llu\n%s", instance,
+		       (unsigned long long)s.remote_faults, (unsigned long long)n, state);
 	return s;
 }
 

@@ -5,6 +5,7 @@
  * stderr if it failed. */
 #define _GNU_SOURCE
 #include "helpers.h"
+#include "proc-state.h"
 #include "../../src/engine/counters.h"
 
 #include <errno.h>
@@ -126,6 +127,7 @@ static void run_prog_as(const struct run *o, const char *prog, const char *const
 
 	int st = 0;
 	bool timed_out = false;
+	static char hung[16384]; /* what its threads were doing, if it hung */
 	struct timespec t0, now;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
@@ -135,6 +137,7 @@ static void run_prog_as(const struct run *o, const char *prog, const char *const
 			break;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec - t0.tv_sec > TIMEOUT_S) {
+			proc_state(pid, hung, sizeof(hung));
 			kill(-pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			timed_out = true;
@@ -154,7 +157,7 @@ static void run_prog_as(const struct run *o, const char *prog, const char *const
 	snprintf(what, sizeof(what), "%s %s%s%s (DIME_MODE=%s)", prog, args && args[0] ? args[0] : "",
 		 args && args[0] && args[1] ? " " : "", args && args[0] && args[1] ? args[1] : "",
 		 o->mode);
-	cr_assert(!timed_out, "%s hung for %d s; stderr:\n%s", what, TIMEOUT_S, out);
+	cr_assert(!timed_out, "%s hung for %d s; stderr:\n%s\n%s", what, TIMEOUT_S, out, hung);
 	cr_assert(!WIFSIGNALED(st), "%s was killed by signal %d (%s); stderr:\n%s", what,
 		  WTERMSIG(st), strsignal(WTERMSIG(st)), out);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s exited with %d; stderr:\n%s", what,

@@ -25,6 +25,7 @@
  * pthread_join(); it cannot wait for dime there, so a remote page would
  * lose the write and the join would wait for ever. */
 #include "common.h"
+#include "../../proc-state.h"
 
 #include <pthread.h>
 #include <ucontext.h>
@@ -196,7 +197,9 @@ static void *hang_watch(void *arg)
 			still = 0;
 		seen = now;
 	}
-	fail("the coroutine hung (a fault on its stack under dime's lock)");
+	static char state[16384];
+	proc_state(getpid(), state, sizeof(state));
+	fail("the coroutine hung (a fault on its stack under dime's lock)\n%s", state);
 }
 
 /* Runs body as a coroutine on a heap stack while another thread keeps
