@@ -66,14 +66,18 @@ Test(tiers, each_tier_charges_its_own_fetch_time_and_keeps_its_own_counts)
 	cr_expect_leq(fs.local_pages_peak, FAR_LOCAL + FAR_LOCAL / 4);
 	cr_expect_gt(fs.local_pages_peak, NEAR_LOCAL + NEAR_LOCAL / 4,
 		     "the far tier's larger budget is its own");
-	/* The far accesses took their fetch time on average (2% for the
-	 * calibration; a single fault may be shorter while it pays back an
-	 * earlier one's overrun, the delay debt); the far tier's faults
+	/* The far accesses took their fetch time on average: within 5%, for
+	 * the start-up calibration and the host (a single fault may be
+	 * shorter while it pays back an earlier one's overrun, the delay
+	 * debt, and 144 faults are few to average the host's noise out; on
+	 * a PVM guest 25 runs gave means of 0.976-1.067 of the fetch time,
+	 * and 3 runs in 50 earlier fell below 0.98); an emulation that lost
+	 * its delay would take a fraction of it. The far tier's faults
 	 * keep its handlers much longer (busy-wait, and evictions done
 	 * inside the wait) than the near one's, which has (almost) nothing
 	 * to inject: by at least a quarter of each far fetch. */
 	uint64_t far_mean = far_sum / (PAGES * PASSES);
-	cr_expect_geq(far_mean, far_fetch * 98 / 100, "mean far access %lu ns, fetch %lu ns",
+	cr_expect_geq(far_mean, far_fetch * 95 / 100, "mean far access %lu ns, fetch %lu ns",
 		      far_mean, far_fetch);
 	uint64_t near_spent = ns.injected_delay_ns + ns.handling_ns;
 	uint64_t far_spent = fs.injected_delay_ns + fs.handling_ns;
