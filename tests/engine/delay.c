@@ -53,9 +53,12 @@ Test(delay, remote_faults_take_at_least_the_fetch_time)
 	dime_region_stats(r, &s);
 	cr_assert_eq(s.remote_faults, pages);
 	/* The busy-wait ends at the deadline, and delay debt only pays back
-	 * lateness already incurred: 5% slack for the calibration (an
-	 * emulation that lost its delay would take a fraction of this). */
-	cr_expect_geq(t, pages * fetch * 95 / 100, "%lu ns for %zu fetches of %lu ns", t, pages, fetch);
+	 * lateness already incurred: 10% slack for the calibration (dime's
+	 * own costs, measured at start-up, which a PVM guest's host makes
+	 * vary 2x from minute to minute: 21 runs there gave 0.92-1.09 of
+	 * the fetch time). An emulation that lost its delay would take a
+	 * fraction of this. */
+	cr_expect_geq(t, pages * fetch * 90 / 100, "%lu ns for %zu fetches of %lu ns", t, pages, fetch);
 	/* The handler's time, busy-wait and dime's own handling (evictions
 	 * done inside the wait among it), accounts for most of the fetch
 	 * time; the trap and the wake-ups are the rest. How it splits
