@@ -55,8 +55,8 @@ Test(delay, remote_faults_take_at_least_the_fetch_time)
 	/* The busy-wait ends at the deadline, and delay debt only pays back
 	 * lateness already incurred: 10% slack for the calibration (dime's
 	 * own costs, measured at start-up, which a PVM guest's host makes
-	 * vary 2x from minute to minute: 21 runs there gave 0.92-1.09 of
-	 * the fetch time). An emulation that lost its delay would take a
+	 * vary 2x from minute to minute: one run in 15 there gave 0.92 of
+	 * the fetch time, 20 more 0.984-1.090). An emulation that lost its delay would take a
 	 * fraction of this. */
 	cr_expect_geq(t, pages * fetch * 90 / 100, "%lu ns for %zu fetches of %lu ns", t, pages, fetch);
 	/* The handler's time, busy-wait and dime's own handling (evictions
