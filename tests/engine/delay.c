@@ -56,8 +56,8 @@ Test(delay, remote_faults_take_at_least_the_fetch_time)
 	 * lateness already incurred: 10% slack for the calibration (dime's
 	 * own costs, measured at start-up, which a PVM guest's host makes
 	 * vary 2x from minute to minute: one run in 15 there gave 0.92 of
-	 * the fetch time, 20 more 0.984-1.090). An emulation that lost its delay would take a
-	 * fraction of this. */
+	 * the fetch time, 20 more 0.984-1.090). An emulation that lost its
+	 * delay would take a fraction of this. */
 	cr_expect_geq(t, pages * fetch * 90 / 100, "%lu ns for %zu fetches of %lu ns", t, pages, fetch);
 	/* The handler's time, busy-wait and dime's own handling (evictions
 	 * done inside the wait among it), accounts for most of the fetch
