@@ -58,7 +58,7 @@ static inline void proc_state_threads(pid_t pid, char *out, size_t cap)
 	for (struct dirent *e; (e = readdir(d));) {
 		if (e->d_name[0] == '.')
 			continue;
-		char p[320], comm[64], stat[512], wchan[128], stack[256];
+		char p[320], comm[64], stat[512], wchan[128], stack[512];
 		snprintf(p, sizeof(p), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
 		proc_state_line(p, comm, sizeof(comm));
 		snprintf(p, sizeof(p), "/proc/%d/task/%s/stat", (int)pid, e->d_name);

@@ -148,7 +148,7 @@ static void run_prog_as(const struct run *o, const char *prog, const char *const
 	/* Leftovers of a failed run (a stuck grandchild) must not linger. */
 	kill(-pid, SIGKILL);
 
-	char out[4096] = "";
+	static char out[32768]; /* room for a hang's thread report */
 	ssize_t n = pread(err_fd, out, sizeof(out) - 1, 0);
 	out[n > 0 ? n : 0] = 0;
 	close(err_fd);

@@ -197,9 +197,12 @@ static void *hang_watch(void *arg)
 			still = 0;
 		seen = now;
 	}
+	/* Written whole before fail(), whose message is short. */
 	static char state[16384];
 	proc_state(getpid(), state, sizeof(state));
-	fail("the coroutine hung (a fault on its stack under dime's lock)\n%s", state);
+	if (write(2, state, strlen(state)) < 0)
+		_exit(1);
+	fail("the coroutine hung (a fault on its stack under dime's lock)");
 }
 
 /* Runs body as a coroutine on a heap stack while another thread keeps
