@@ -58,26 +58,23 @@ static inline void proc_state_threads(pid_t pid, char *out, size_t cap)
 	for (struct dirent *e; (e = readdir(d));) {
 		if (e->d_name[0] == '.')
 			continue;
-		char p[320], comm[64], stat[512], wchan[128], stack[512];
-		snprintf(p, sizeof(p), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
+		char dir[300], p[320], comm[64], stat[512], wchan[128], stack[512] = "";
+		snprintf(dir, sizeof(dir), "/proc/%d/task/%s", (int)pid, e->d_name);
+		snprintf(p, sizeof(p), "%s/comm", dir);
 		proc_state_line(p, comm, sizeof(comm));
-		snprintf(p, sizeof(p), "/proc/%d/task/%s/stat", (int)pid, e->d_name);
+		snprintf(p, sizeof(p), "%s/stat", dir);
 		proc_state_line(p, stat, sizeof(stat));
 		const char *s = strrchr(stat, ')');
-		snprintf(p, sizeof(p), "/proc/%d/task/%s/wchan", (int)pid, e->d_name);
+		snprintf(p, sizeof(p), "%s/wchan", dir);
 		proc_state_line(p, wchan, sizeof(wchan));
 		/* Root only; its first lines name the wait. */
-		stack[0] = 0;
-		snprintf(p, sizeof(p), "/proc/%d/task/%s/stack", (int)pid, e->d_name);
+		snprintf(p, sizeof(p), "%s/stack", dir);
 		FILE *f = fopen(p, "re");
-		for (int k = 0; f && k < 4;) {
-			char l[96];
-			if (!fgets(l, sizeof(l), f))
-				break;
+		char l[96];
+		for (int k = 0; f && k < 4 && fgets(l, sizeof(l), f); k++) {
 			l[strcspn(l, "\n")] = 0;
 			char *sym = strchr(l, ']'); /* "[<0>] do_futex+0x..." */
-			snprintf(stack + strlen(stack), sizeof(stack) - strlen(stack), "%s%s",
-				 k++ ? " < " : "", sym ? sym + 2 : l);
+			proc_state_add(stack, sizeof(stack), "%s%s", k ? " < " : "", sym ? sym + 2 : l);
 		}
 		if (f)
 			fclose(f);
