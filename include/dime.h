@@ -130,6 +130,14 @@ void dime_region_stats(const struct dime_region *r, struct dime_stats *out);
  * handling, measured at start-up), for the given mode. */
 uint64_t dime_floor_ns(enum dime_mode mode);
 
+/* Hands this process's start-up measurement of dime's own costs (of each
+ * mode measured so far: creating a region measures its mode) to the
+ * programs it starts: sets DIME_CALIBRATION in the environment, and the
+ * engine of a process started with it takes those costs instead of
+ * measuring again (about half a second a mode). For processes on this
+ * machine only. `dime run` and the preload library call it. */
+void dime_calibration_export(void);
+
 /* A message for an error this API returned: for permission and kernel
  * support problems it says what to do. */
 const char *dime_strerror(int err);

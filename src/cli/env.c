@@ -17,6 +17,8 @@
  *   DIME_CONTROL_DIR      the control directory holding the instance table
  *   DIME_RUN_PID          the `dime run` that started the program
  *   DIME_TRACE_FD         fd of the trace ring (--trace; added by trace_env())
+ *   DIME_CALIBRATION      dime's costs as `dime run` measured them (set in its
+ *                         own environment by dime_calibration_export())
  *
  * Every other variable is passed on unchanged.
  */

@@ -26,8 +26,9 @@ struct engine engine = {
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
-/* Start-up measurements travel to exec'd descendants in DIME_CALIBRATION,
- * so a shell pipeline under dime does not measure again in every process:
+/* Start-up measurements travel to exec'd descendants in DIME_CALIBRATION
+ * (dime_calibration_export()), so `dime run` measures once for its program
+ * and a shell pipeline under dime does not measure again in every process:
  * "v4,<ticks per ns, 2^-20>" then for thread mode and for signal mode
  * ",<pre>,<post>,<handoff>,<floor>,<entry>,<exit>" and twice ",<fetch>,<pre>,<post>,
  * <handoff>,<exit>" (struct server_costs), costs in ticks, a mode not measured
@@ -68,14 +69,17 @@ static bool costs_from_env(void)
 	return true;
 }
 
-void engine_export_costs(void)
+void dime_calibration_export(void)
 {
+	engine_init();
 	char buf[1024];
 	int len = snprintf(buf, sizeof(buf), "v4,%llu", (unsigned long long)clock_ticks_per_ns_q20);
+	pthread_mutex_lock(&engine.lock); /* a server may be measuring */
 	for (int m = 0; m < 2; m++)
 		for (int i = 0; i < COSTS_N; i++)
 			len += snprintf(buf + len, sizeof(buf) - (size_t)len, ",%llu",
 					(unsigned long long)*cost_field(&engine.servers[m].costs, i));
+	pthread_mutex_unlock(&engine.lock);
 	setenv(CALIBRATION_ENV, buf, 1);
 }
 

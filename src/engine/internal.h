@@ -383,7 +383,3 @@ int server_calibrate(struct server *s);
 
 /* engine.c */
 int region_create_ex(const struct dime_params *p, bool exclusive_heap, struct region **out);
-/* Puts this process's measured costs in the environment for exec'd
- * descendants (the preload calls it; a library user's environment is left
- * alone). */
-void engine_export_costs(void);

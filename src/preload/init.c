@@ -77,7 +77,7 @@ static void setup(void)
 	stats_attach(r);
 	trace_attach_env();
 	preload_instance_join(r);
-	engine_export_costs();
+	dime_calibration_export();
 	threads_init();
 	pthread_atfork(NULL, NULL, child_after_fork);
 	preload_region = r;

@@ -185,6 +185,37 @@ Test(run, environment_contract)
 	free(e);
 }
 
+/* dime run measures dime's costs once for the whole program: its
+ * processes take that measurement over (DIME_CALIBRATION) instead of each
+ * spending its start-up measuring again. The shell's environment as dime
+ * run passed it (/proc/$$/environ) holds the measurement, and `env`, two
+ * preloaded processes further on, still has it unchanged: a process that
+ * measured again would hand on its own numbers. */
+Test(run, program_takes_over_dime_runs_measurement)
+{
+	require_preload();
+	char *given = temp_path("given"), *seen = temp_path("seen"), *script;
+	cr_assert_neq(asprintf(&script, "tr '\\0' '\\n' < /proc/$$/environ > '%s'; env > '%s'",
+			       given, seen),
+		      -1);
+	struct dime_result r = dime_run("run", "sh", "-c", script);
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	dime_result_free(&r);
+	char *g = read_file_text(given), *s = read_file_text(seen);
+	char *from_dime = env_value(g, "DIME_CALIBRATION");
+	cr_assert(from_dime, "dime run passed no DIME_CALIBRATION; it gave:\n%s", g);
+	cr_assert(!strncmp(from_dime, "v4,", 3), "DIME_CALIBRATION=%s", from_dime);
+	char *handed_on = env_value(s, "DIME_CALIBRATION");
+	cr_assert(handed_on, "DIME_CALIBRATION did not reach `env`");
+	cr_assert_str_eq(handed_on, from_dime,
+			 "a process of the program measured dime's costs again");
+	free(from_dime);
+	free(handed_on);
+	free(g);
+	free(s);
+	free(script);
+}
+
 Test(run, stats_fd_is_inherited)
 {
 	require_preload();
