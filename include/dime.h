@@ -134,7 +134,7 @@ uint64_t dime_floor_ns(enum dime_mode mode);
  * mode measured so far: creating a region measures its mode) to the
  * programs it starts: sets DIME_CALIBRATION in the environment, and the
  * engine of a process started with it takes those costs instead of
- * measuring again (about half a second a mode). For processes on this
+ * measuring again (1-2 s a mode on a small VM). For processes on this
  * machine only. `dime run` and the preload library call it. */
 void dime_calibration_export(void);
 
